@@ -1,0 +1,55 @@
+# sidekiq-fleet: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Molecule scenarios run one after another (2-core machines: never two at once).
+SCENARIOS ?= default
+
+.PHONY: help setup lint unit molecule test demo lab-up lab-down docker image clean
+
+help:
+	@echo "make demo   set up, bring up the lab, run site.yml on it, show the plan and a simulation"
+	@echo "make test   set up, lint, unit tests, molecule scenarios ($(SCENARIOS))"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+lint: setup
+	$(BIN)/ruff check simulator plugins tests benchmarks
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+
+unit: setup
+	$(BIN)/pytest -q tests
+
+docker:
+	bash scripts/lab.sh docker
+
+image: docker
+	bash scripts/lab.sh image
+
+molecule: setup image
+	set -e; for s in $(SCENARIOS); do echo "== molecule test -s $$s"; $(BIN)/molecule test -s $$s; done
+
+test: lint unit molecule
+
+lab-up: setup image
+	bash scripts/lab.sh up
+
+lab-down:
+	bash scripts/lab.sh down
+
+demo: setup lab-up
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache
