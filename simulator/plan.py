@@ -1,0 +1,81 @@
+"""The fleet plan: each Sidekiq host's processes, the routing table and the findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .checks import ERROR, check_fleet
+from .inventory import Fleet
+
+
+def build_plan(fleet: Fleet) -> dict[str, Any]:
+    """Everything ``fleetsim plan`` shows, as plain data (also its ``--json`` output)."""
+    router = fleet.router
+    sidekiq = fleet.sidekiq_hosts()
+    listeners: dict[tuple[str, str | None], list[str]] = {}
+    for sk in sidekiq:
+        for proc in sk.processes:
+            for queue in proc.weights:
+                listeners.setdefault((queue, sk.shard), []).append(
+                    f"{sk.name}/sidekiq@{proc.index}"
+                )
+    table = []
+    destinations = router.destinations()
+    for (queue, shard), workers in sorted(
+        destinations.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
+    ):
+        table.append(
+            {
+                "queue": queue,
+                "redis_shard": shard,
+                "workers": sorted(workers),
+                "listeners": listeners.get((queue, shard), []),
+            }
+        )
+    findings = check_fleet(fleet)
+    return {
+        "inventory": fleet.source,
+        "catalog": fleet.catalog.path,
+        "routing_rules": router.rules_as_data(),
+        "hosts": [sk.to_dict() for sk in sidekiq],
+        "routing": table,
+        "findings": [f.to_dict() for f in findings],
+        "errors": sum(1 for f in findings if f.severity == ERROR),
+    }
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    out = [f"Fleet plan for {plan['inventory']} (catalog {plan['catalog']})", ""]
+    out.append("Routing rules (first match wins):")
+    for i, rule in enumerate(plan["routing_rules"], start=1):
+        out.append(f"  {i}. {rule}")
+    out.append("")
+    for host in plan["hosts"]:
+        shard = f" (Redis shard {host['redis_shard']})" if host["redis_shard"] else ""
+        out.append(f"{host['host']}{shard}: {len(host['processes'])} Sidekiq process(es)")
+        for proc in host["processes"]:
+            queues = proc["weights"]
+            shown = ", ".join(q if w == 1 else f"{q}*{w}" for q, w in list(queues.items())[:8]) + (
+                f", … ({len(queues)} queues)" if len(queues) > 8 else ""
+            )
+            order = "strict" if proc["strict"] else "weighted"
+            out.append(
+                f"  sidekiq@{proc['index']}: {proc['concurrency']} threads, {order}: {shown}"
+            )
+    out.append("")
+    out.append("Routing table (queue <- workers routed | listeners):")
+    for row in plan["routing"]:
+        shard = f" [{row['redis_shard']}]" if row["redis_shard"] else ""
+        listen = ", ".join(row["listeners"]) or "NOBODY"
+        out.append(f"  {row['queue']}{shard} <- {len(row['workers'])} worker(s) | {listen}")
+    out.append("")
+    if plan["findings"]:
+        out.append("Findings:")
+        for f in plan["findings"]:
+            out.append(f"  {f['severity'].upper()} [{f['code']}] {f['host']}: {f['message']}")
+            out.append(f"    fix: {f['fix']}")
+    else:
+        out.append("Findings: none")
+    warnings = len(plan["findings"]) - plan["errors"]
+    out.append(f"\n{plan['errors']} error(s), {warnings} warning(s)")
+    return "\n".join(out)
