@@ -145,6 +145,8 @@ def check_fleet(fleet: Fleet) -> list[Finding]:
                 )
 
     destinations = router.destinations()
+    workers_hosts = ", ".join(fleet.groups["sidekiq"])
+    first = fleet.groups["sidekiq"][0]
     for (queue, shard), workers in sorted(
         destinations.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
     ):
@@ -156,12 +158,12 @@ def check_fleet(fleet: Fleet) -> list[Finding]:
                 Finding(
                     ERROR,
                     "no-mailers-listener",
-                    "fleet",
+                    workers_hosts,
                     f"no Sidekiq process listens to '{MAILERS_QUEUE}'{on}: "
                     "mail deliveries are never "
                     "routed and would wait forever",
-                    "add 'mailers' to a queue group, "
-                    "e.g. sidekiq_queue_groups: [..., 'default,mailers']",
+                    f"add 'mailers' to a queue group of a sidekiq host, e.g. in {first}'s "
+                    "sidekiq_queue_groups: [..., 'default,mailers']",
                 )
             )
             continue
@@ -169,10 +171,11 @@ def check_fleet(fleet: Fleet) -> list[Finding]:
             Finding(
                 ERROR,
                 "no-listener",
-                "fleet",
+                workers_hosts,
                 f"queue '{queue}'{on} has {len(workers)} worker(s) routed to it "
                 f"({_sample(workers)}) but no Sidekiq process listens to it",
-                f"add '{queue}' to a queue group of a sidekiq host (sidekiq_queue_groups), "
+                f"add '{queue}' to a queue group of a sidekiq host (e.g. {first}'s "
+                "sidekiq_queue_groups), "
                 "or route "
                 "those workers to a queue that is listened to",
             )

@@ -96,7 +96,7 @@ class Fleet:
         hosts = {}
         for name in relevant:
             hv = hostvars.get(name) or {}
-            values = {k: hv.get(k) for k in SIDEKIQ_VARS if k in hv}
+            values = {k: _plain(hv.get(k)) for k in SIDEKIQ_VARS if k in hv}
             host_groups = tuple(g for g in GROUPS if name in members[g])
             base = hv.get("inventory_dir")
             hosts[name] = HostSettings(name, host_groups, values, str(base) if base else None)
@@ -220,7 +220,7 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         inventory = InventoryManager(loader=loader, sources=[str(path)])
         variables = VariableManager(loader=loader, inventory=inventory)
         groups = {
-            g: [h.name for h in inventory.get_group(g).get_hosts()] if g in inventory.groups else []
+            g: [h.name for h in inventory.groups[g].get_hosts()] if g in inventory.groups else []
             for g in GROUPS
         }
         hostvars: dict[str, dict[str, Any]] = {}

@@ -64,9 +64,22 @@ def render_plan(plan: dict[str, Any]) -> str:
             )
     out.append("")
     out.append("Routing table (queue <- workers routed | listeners):")
+    # Queues of one worker each with the same listeners (generated names) share one line.
+    singles: dict[tuple[str, ...], list[str]] = {}
     for row in plan["routing"]:
-        shard = f" [{row['redis_shard']}]" if row["redis_shard"] else ""
+        if len(row["workers"]) == 1 and not row["redis_shard"] and row["queue"] != "mailers":
+            singles.setdefault(tuple(row["listeners"]), []).append(row["queue"])
+    for row in plan["routing"]:
         listen = ", ".join(row["listeners"]) or "NOBODY"
+        group = singles.get(tuple(row["listeners"]), [])
+        if row["queue"] in group and len(group) > 3:
+            if row["queue"] == group[0]:
+                out.append(
+                    f"  {len(group)} queues of one worker each ({', '.join(group[:3])}, …) "
+                    f"| {listen}"
+                )
+            continue
+        shard = f" [{row['redis_shard']}]" if row["redis_shard"] else ""
         out.append(f"  {row['queue']}{shard} <- {len(row['workers'])} worker(s) | {listen}")
     out.append("")
     if plan["findings"]:

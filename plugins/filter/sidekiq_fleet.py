@@ -1,0 +1,83 @@
+"""Ansible filters: thin wrappers around the sidekiq-fleet routing engine (package ``simulator``).
+
+- ``queue_groups | sidekiq_processes(...)``: this host's Sidekiq processes (queues, weights,
+  concurrency, sidekiq arguments), from the same code ``fleetsim plan`` uses.
+- ``rules | sidekiq_routing_map(catalog)``: worker class -> queue, for producers and workers.
+- ``hostvars | sidekiq_fleet_findings(groups)``: the fleet checks, for the preflight play.
+Bad input raises an error with the engine's message (file, rule, position and fix).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import simulator  # noqa: F401  (installed in the project venv)
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from simulator.catalog import cached_catalog
+from simulator.checks import check_fleet
+from simulator.errors import FleetError
+from simulator.inventory import Fleet, _plain
+from simulator.queue_groups import expand_queue_groups
+from simulator.routing import Router
+
+
+def _catalog(path: Any) -> Any:
+    return cached_catalog(str(path) if path else None)
+
+
+def sidekiq_processes(
+    queue_groups: Any,
+    catalog: Any = None,
+    selector: bool = False,
+    negate: bool = False,
+    min_concurrency: Any = None,
+    max_concurrency: Any = None,
+    concurrency: Any = None,
+    strict: bool = True,
+) -> list[dict[str, Any]]:
+    try:
+        processes = expand_queue_groups(
+            _plain(queue_groups),
+            _catalog(catalog),
+            selector=bool(selector),
+            negate=bool(negate),
+            min_concurrency=_plain(min_concurrency),
+            max_concurrency=_plain(max_concurrency),
+            concurrency=_plain(concurrency),
+            strict=bool(strict),
+        )
+    except FleetError as exc:
+        raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None
+    return [p.to_dict() for p in processes]
+
+
+def sidekiq_routing_map(rules: Any, catalog: Any = None, strict: bool = True) -> dict[str, str]:
+    try:
+        router = Router.from_rules(_plain(rules), _catalog(catalog), strict=bool(strict))
+    except FleetError as exc:
+        raise AnsibleFilterError(f"sidekiq_routing_rules: {exc}") from None
+    return {key: route.queue for key, route in router.resolve().items()}
+
+
+def sidekiq_fleet_findings(hostvars: Any, groups: Any, source: str = "inventory") -> list[dict]:
+    try:
+        fleet = Fleet.from_hostvars(hostvars, groups, source=source)
+        return [{**f.to_dict(), "text": f.render()} for f in check_fleet(fleet)]
+    except FleetError as exc:
+        raise AnsibleFilterError(f"preflight: {exc}") from None
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "sidekiq_processes": sidekiq_processes,
+            "sidekiq_routing_map": sidekiq_routing_map,
+            "sidekiq_fleet_findings": sidekiq_fleet_findings,
+        }
