@@ -27,7 +27,9 @@ def test_concurrency_models(queues, lo, hi, fixed, expected):
 
 def test_names_namespaces_star_and_weights(catalog):
     procs = expand_queue_groups(
-        ["default,mailers", "cronjob", "*", "urgent,urgent,default"], catalog, max_concurrency=50,
+        ["default,mailers", "cronjob", "*", "urgent,urgent,default"],
+        catalog,
+        max_concurrency=50,
         min_concurrency=0,
     )
     assert procs[0].queues == ("default", "mailers") and procs[0].strict

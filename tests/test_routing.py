@@ -44,9 +44,10 @@ def test_first_match_wins_and_blank_queue_means_generated_name(catalog):
     )
     assert router.route_key("AuthorizedProjectsWorker").queue == "authorized_projects"
     assert router.route_key("PostReceive").rule_index == 1
-    assert router.route_key("Ci::DeleteObjectsWorker").queue == catalog.get(
-        "Ci::DeleteObjectsWorker"
-    ).name
+    assert (
+        router.route_key("Ci::DeleteObjectsWorker").queue
+        == catalog.get("Ci::DeleteObjectsWorker").name
+    )
 
 
 def test_no_match_means_generated_name(catalog):
@@ -57,8 +58,9 @@ def test_no_match_means_generated_name(catalog):
 
 
 def test_third_element_is_the_redis_shard(catalog):
-    router = Router.from_rules([["urgency=high", "urgent", "queues_shard_1"], ["*", "default"]],
-                               catalog)
+    router = Router.from_rules(
+        [["urgency=high", "urgent", "queues_shard_1"], ["*", "default"]], catalog
+    )
     assert router.route_key("AuthorizedProjectsWorker").shard == "queues_shard_1"
     assert router.route_key("PostReceive").shard == "queues_shard_1"
     assert router.route_key("Ci::DeleteObjectsWorker").shard is None
@@ -70,9 +72,12 @@ def test_third_element_is_the_redis_shard(catalog):
         ("*", "The set of routing rule must be an array"),
         ({"*": "default"}, "The set of routing rule must be an array"),
         ([["*"]], 'Routing rule `["*"]` is invalid'),
-        ([["*", "default", "shard", "x"]], 'Routing rule `["*", "default", "shard", "x"]` is invalid'),
+        (
+            [["*", "default", "shard", "x"]],
+            'Routing rule `["*", "default", "shard", "x"]` is invalid',
+        ),
         (["*"], 'Routing rule `"*"` is invalid'),
-        ([[1, "default"]], "Routing rule `[1, \"default\"]` is invalid"),
+        ([[1, "default"]], 'Routing rule `[1, "default"]` is invalid'),
         ([["*", ["a"]]], 'Routing rule `["*", ["a"]]` is invalid'),
     ],
 )
