@@ -121,6 +121,8 @@ class ProcessSpec:
     node: str
     queues: tuple[str, ...]
     concurrency: int
+    #: The queue group (``sidekiq_queue_groups`` entry) the process runs.
+    group: str = ""
 
     @property
     def weights(self) -> dict[str, int]:
