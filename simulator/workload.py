@@ -174,7 +174,7 @@ def _service(raw: Any, *, file: str, rule: str) -> ServiceTime:
         return ServiceTime("empirical", sum(values) / len(values), samples=values)
     mean_key = "value_s" if kind == "deterministic" and "value_s" in raw else "mean_s"
     if mean_key not in raw:
-        raise WorkloadError(f"a {kind} service time needs mean_s", file=file, rule=rule,
+        raise WorkloadError(f"the {kind} service time needs mean_s", file=file, rule=rule,
                             hint=hint)
     mean = _number(raw[mean_key], f"service {mean_key}", file=file, rule=rule, strict_lo=True,
                    hint="the mean execution time in seconds, above 0")
@@ -220,11 +220,15 @@ def _segment(raw: Any, index: int, file: str) -> Segment:
         raise WorkloadError("a segment needs rate_per_s", file=file, rule=rule, hint=hint)
     rate = _number(raw["rate_per_s"], "rate_per_s", file=file, rule=rule,
                    hint="jobs per second for the segment: 0 or more")
+    if "service" not in raw:
+        raise WorkloadError("a segment needs service: its execution time distribution",
+                            file=file, rule=rule,
+                            hint="e.g. service: {distribution: exponential, mean_s: 0.5}")
     return Segment(
         index=index,
         match=raw["match"],
         rate_per_s=rate,
-        service=_service(raw.get("service", {}), file=file, rule=rule),
+        service=_service(raw["service"], file=file, rule=rule),
         failure_probability=_number(raw.get("failure_probability", 0.0),
                                     "failure_probability", file=file, rule=rule, hi=1.0,
                                     hint="a probability between 0 and 1"),
