@@ -1,0 +1,322 @@
+"""Moving waiting Sidekiq jobs after a routing change, without ever losing or duplicating one.
+
+GitLab's ``gitlab:sidekiq:migrate_jobs`` tasks pop a job and push it elsewhere: a crash between
+the two loses the job, and a job whose class is unknown or whose JSON is unreadable is dropped.
+Here every move is one server-side Lua script (remove the exact payload, add the rewritten one),
+so a crash or a concurrent Sidekiq fetch can only make a move not happen, never half happen.
+A payload that cannot be read, or whose class is not in the mapping, stays where it is or goes
+(unchanged, atomically) to a quarantine list that is reported.
+
+Used by the Ansible module ``sidekiq_migrate_jobs`` (runs on one node, needs redis-py there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Sidekiq's ActiveJob wrapper: the real class is in ``wrapped``.
+JOB_WRAPPER = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
+DEFAULT_QUARANTINE = "sidekiq-fleet:quarantine"
+
+# KEYS[1] sorted set; ARGV: old member, new member. Same score, only if the old one is still there.
+_ZSET_MOVE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], score, ARGV[2])
+return 1
+"""
+# KEYS[1] sorted set, KEYS[2] quarantine list; ARGV[1] member.
+_ZSET_TO_LIST = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+# KEYS[1] source list, KEYS[2] destination list, KEYS[3] the `queues` set;
+# ARGV: old payload, new payload, destination queue name ('' for a non-queue list).
+# Removes the OLDEST copy (from the tail) and pushes onto the destination's newest end.
+_LIST_MOVE = """
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[3]) end
+return 1
+"""
+# KEYS[1] list, KEYS[2] queues set; ARGV[1] queue name: forget an emptied queue.
+_FORGET_EMPTY = """
+if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end
+return 0
+"""
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index just past the JSON string starting at ``text[i] == '"'``."""
+    i += 1
+    while True:
+        c = text[i]
+        if c == "\\":
+            i += 2
+        elif c == '"':
+            return i + 1
+        else:
+            i += 1
+
+
+def _value_end(text: str, i: int) -> int:
+    """Index just past the JSON value starting at i (payload already validated by json)."""
+    c = text[i]
+    if c == '"':
+        return _string_end(text, i)
+    if c in "{[":
+        depth = 0
+        while True:
+            c = text[i]
+            if c == '"':
+                i = _string_end(text, i)
+                continue
+            if c in "{[":
+                depth += 1
+            elif c in "}]":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+            i += 1
+    while i < len(text) and text[i] not in ",}] \t\r\n":
+        i += 1
+    return i
+
+
+def rewrite_queue(payload: str, queue: str) -> str:
+    """The same payload with only its top-level ``queue`` value replaced, byte for byte."""
+    i = _skip_ws(payload, 0)
+    if payload[i] != "{":
+        raise ValueError("not a JSON object")
+    i += 1
+    while True:
+        i = _skip_ws(payload, i)
+        if payload[i] == "}":
+            break
+        key_end = _string_end(payload, i)
+        key = json.loads(payload[i:key_end])
+        i = _skip_ws(payload, key_end)
+        i = _skip_ws(payload, i + 1)  # past ':'
+        end = _value_end(payload, i)
+        if key == "queue":
+            return payload[:i] + json.dumps(queue) + payload[end:]
+        i = _skip_ws(payload, end)
+        if payload[i] == ",":
+            i += 1
+    # no queue field: add one at the front, every other byte kept
+    start = _skip_ws(payload, 0) + 1
+    sep = "" if payload[_skip_ws(payload, start)] == "}" else ","
+    return payload[:start] + f'"queue":{json.dumps(queue)}{sep}' + payload[start:]
+
+
+def job_class(payload: str) -> str | None:
+    """The worker class of a Sidekiq payload, or None when it cannot be read."""
+    try:
+        job = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(job, dict):
+        return None
+    cls = job.get("wrapped") if job.get("class") == JOB_WRAPPER else job.get("class")
+    if isinstance(cls, dict):  # ActiveJob may store the wrapped class as a hash
+        cls = cls.get("name")
+    return cls if isinstance(cls, str) else None
+
+
+@dataclass
+class MigrationReport:
+    moved: dict[str, int] = field(default_factory=dict)  # "source -> destination": count
+    quarantined: dict[str, int] = field(default_factory=dict)  # source: count
+    left: dict[str, int] = field(default_factory=dict)  # "source: reason": count
+    forgotten_queues: list[str] = field(default_factory=list)
+    raced: int = 0  # moves that found the job already gone (fetched meanwhile): not lost
+
+    def count(self, bucket: dict[str, int], key: str) -> None:
+        bucket[key] = bucket.get(key, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.moved or self.quarantined or self.forgotten_queues)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "moved": self.moved,
+            "moved_total": sum(self.moved.values()),
+            "quarantined": self.quarantined,
+            "quarantined_total": sum(self.quarantined.values()),
+            "left_in_place": self.left,
+            "forgotten_queues": self.forgotten_queues,
+            "raced": self.raced,
+        }
+
+
+class JobMigrator:
+    """Move jobs according to ``mapping`` (worker class -> queue) on one Redis.
+
+    ``unknown`` is ``"leave"`` (default) or ``"quarantine"``; ``check`` only reports.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        mapping: dict[str, str],
+        *,
+        prefix: str = "",
+        unknown: str = "leave",
+        quarantine: str = DEFAULT_QUARANTINE,
+        check: bool = False,
+        batch: int = 500,
+        max_passes: int = 10,
+    ) -> None:
+        if unknown not in ("leave", "quarantine"):
+            raise ValueError("unknown must be 'leave' or 'quarantine'")
+        self.r = client
+        self.mapping = dict(mapping)
+        self.destinations = set(self.mapping.values())
+        self.prefix = prefix
+        self.unknown = unknown
+        self.quarantine_key = prefix + quarantine
+        self.check = check
+        self.batch = batch
+        self.max_passes = max_passes
+        self.report = MigrationReport()
+        self._zset_move = client.register_script(_ZSET_MOVE)
+        self._zset_to_list = client.register_script(_ZSET_TO_LIST)
+        self._list_move = client.register_script(_LIST_MOVE)
+        self._forget = client.register_script(_FORGET_EMPTY)
+
+    def _decode(self, value: Any) -> str:
+        return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+    def _encode(self, value: str) -> bytes:
+        return value.encode("utf-8", "surrogateescape")
+
+    def _target(self, payload: str) -> tuple[str | None, str | None]:
+        """(destination queue, None) or (None, reason to leave it)."""
+        cls = job_class(payload)
+        if cls is None:
+            return None, "unreadable payload"
+        queue = self.mapping.get(cls)
+        if queue is None:
+            return None, f"class {cls} not in the mapping"
+        return queue, None
+
+    def _unknown(self, source: str, reason: str, move_to_quarantine: Any) -> None:
+        if self.unknown == "quarantine":
+            if self.check or move_to_quarantine():
+                self.report.count(self.report.quarantined, source)
+            else:
+                self.report.raced += 1
+        else:
+            self.report.count(self.report.left, f"{source}: {reason}")
+
+    # -- retry and schedule sets ---------------------------------------------------------
+    def migrate_set(self, name: str) -> None:
+        key = self.prefix + name
+        for raw, _score in self.r.zscan_iter(key, count=self.batch):
+            payload = self._decode(raw)
+            queue, reason = self._target(payload)
+            if queue is None:
+                self._unknown(
+                    name,
+                    reason or "",
+                    lambda raw=raw: self._zset_to_list(keys=[key, self.quarantine_key], args=[raw]),
+                )
+                continue
+            current = json.loads(payload).get("queue")
+            if current == queue:
+                continue
+            label = f"{name}: {current} -> {queue}"
+            if self.check:
+                self.report.count(self.report.moved, label)
+                continue
+            new = self._encode(rewrite_queue(payload, queue))
+            if self._zset_move(keys=[key], args=[raw, new]):
+                self.report.count(self.report.moved, label)
+            else:
+                self.report.raced += 1
+
+    # -- queued lists --------------------------------------------------------------------
+    def stale_queues(self) -> list[str]:
+        names = {self._decode(q) for q in self.r.smembers(self.prefix + "queues")}
+        for key in self.r.scan_iter(match=self.prefix + "queue:*", count=self.batch):
+            names.add(self._decode(key)[len(self.prefix) + len("queue:") :])
+        return sorted(q for q in names if q not in self.destinations)
+
+    def migrate_queue(self, queue: str) -> None:
+        """Drain ``queue:<queue>`` oldest first onto each job's destination's newest end.
+
+        Walks the list from the tail (Sidekiq LPUSHes and BRPOPs, so the oldest job is last)
+        in batches. Each move removes that exact payload (its oldest copy) and pushes the
+        rewritten one in one Lua call, so indices only guide the walk: an index shifted by a
+        concurrent fetch can make a pass miss a job, never lose one, and the next pass (until
+        one moves nothing) picks it up.
+        """
+        src = f"{self.prefix}queue:{queue}"
+        label_src = f"queue:{queue}"
+        queues_key = self.prefix + "queues"
+        for _ in range(1 if self.check else self.max_passes):
+            left: dict[str, int] = {}
+            moved_before = sum(self.report.moved.values()) + sum(self.report.quarantined.values())
+            index = -1
+            while True:
+                chunk = self.r.lrange(src, index - self.batch + 1, index)
+                removed = 0
+                for raw in reversed(chunk):
+                    payload = self._decode(raw)
+                    target, reason = self._target(payload)
+                    if target is None:
+                        if self.unknown == "leave":
+                            key = f"{label_src}: {reason}"
+                            left[key] = left.get(key, 0) + 1
+                            continue
+
+                        def to_quarantine(raw: Any = raw) -> Any:
+                            return self._list_move(
+                                keys=[src, self.quarantine_key, queues_key], args=[raw, raw, ""]
+                            )
+
+                        before = sum(self.report.quarantined.values())
+                        self._unknown(label_src, reason or "", to_quarantine)
+                        removed += sum(self.report.quarantined.values()) - before
+                        continue
+                    if target == queue:
+                        continue
+                    label = f"{label_src} -> queue:{target}"
+                    if self.check:
+                        self.report.count(self.report.moved, label)
+                        continue
+                    new = self._encode(rewrite_queue(payload, target))
+                    dst = f"{self.prefix}queue:{target}"
+                    if self._list_move(keys=[src, dst, queues_key], args=[raw, new, target]):
+                        self.report.count(self.report.moved, label)
+                        removed += 1
+                    else:
+                        self.report.raced += 1
+                if len(chunk) < self.batch:
+                    break
+                index = index - len(chunk) + (0 if self.check else removed)
+            for key, n in left.items():
+                self.report.left[key] = n
+            moved_now = sum(self.report.moved.values()) + sum(self.report.quarantined.values())
+            if moved_now == moved_before:
+                break
+        if not self.check and self._forget(keys=[src, queues_key], args=[queue]):
+            self.report.forgotten_queues.append(queue)
+
+    def run(self) -> MigrationReport:
+        for name in ("retry", "schedule"):
+            self.migrate_set(name)
+        for queue in self.stale_queues():
+            self.migrate_queue(queue)
+        return self.report
