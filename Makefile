@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios run one after another (2-core machines: never two at once).
 SCENARIOS ?= default
 
-.PHONY: help setup lint unit molecule test demo lab-up lab-down docker image clean
+.PHONY: help setup hostdeps lint unit molecule test demo lab-up lab-down docker image clean
 
 help:
 	@echo "make demo   set up, bring up the lab, run site.yml on it, show the plan and a simulation"
@@ -28,7 +28,10 @@ lint: setup
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 
-unit: setup
+hostdeps:
+	bash scripts/hostdeps.sh
+
+unit: setup hostdeps
 	$(BIN)/pytest -q tests
 
 docker:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the unit tests need on the machine that runs them (a real redis-server for the
+# job-migration and exporter tests). Installs them when missing and we are root on Debian;
+# otherwise says what to install.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "hostdeps: installing ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "hostdeps: error: the tests need ${missing[*]}; install them (e.g. sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
