@@ -163,7 +163,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     seeds = tuple(args.seed + r for r in range(args.replications))
     report: dict[str, Any] = {}
     ok = True
-    console = Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 110))
     for group in args.group:
         results = search(scenario, group, duration=args.duration, seeds=seeds,
                          max_processes=args.max_processes,
@@ -211,7 +213,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             console.print(
                 f"{group!r}: {c.processes} process(es) x {c.concurrency} threads = {c.threads} "
                 f"threads (today {report[group]['today']['threads']}) meet every queueing "
-                f"target; spread over {', '.join(n.split('.')[0] for n in c.nodes)}.")
+                f"target; on {', '.join(n.split('.')[0] for n in c.nodes[:c.processes])}.")
     if args.json:
         print(json.dumps(report, indent=2))
     return 0 if ok else 1
