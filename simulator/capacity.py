@@ -122,8 +122,12 @@ def _run_local(jobs: list[tuple], workers: int | None) -> Iterator[CandidateResu
 
 
 def _run_dask(jobs: list[tuple], scheduler: Any) -> Iterator[CandidateResult]:
-    from distributed import Client
-    from distributed import as_completed as dask_completed
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise FleetError("--scheduler needs dask.distributed, which is not installed",
+                         hint="pip install 'dask[distributed]' (in the [dev] extra)") from None
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
