@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios run one after another (2-core machines: never two at once).
 SCENARIOS ?= default
 
-.PHONY: help setup hostdeps lint unit molecule test demo lab-up lab-down docker image clean
+.PHONY: help setup hostdeps lint unit molecule test demo lab-up lab-down docker image bench clean
 
 help:
 	@echo "make demo   set up, bring up the lab, run site.yml on it, show the plan and a simulation"
@@ -53,6 +53,9 @@ lab-down:
 
 demo: setup lab-up
 	bash scripts/demo.sh
+
+bench: setup
+	$(PY) benchmarks/bench_engine.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
