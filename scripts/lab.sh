@@ -134,7 +134,8 @@ lab_hosts() {
   local inv_cmd="ansible-inventory"
   if [ -x "$ROOT/.venv/bin/ansible-inventory" ]; then inv_cmd="$ROOT/.venv/bin/ansible-inventory"; fi
   command -v "$inv_cmd" >/dev/null 2>&1 || die "ansible-inventory not found: run 'make setup' first"
-  ANSIBLE_CONFIG="$ROOT/ansible.cfg" "$inv_cmd" -i "$LAB_INVENTORY" --list 2>/dev/null | python3 -c '
+  ANSIBLE_VAULT_PASSWORD_FILE="${ANSIBLE_VAULT_PASSWORD_FILE:-$ROOT/scripts/vault-password.sh}" \
+    ANSIBLE_CONFIG="$ROOT/ansible.cfg" "$inv_cmd" -i "$LAB_INVENTORY" --list 2>/dev/null | python3 -c '
 import json, sys
 data = json.load(sys.stdin)
 hostvars = data.get("_meta", {}).get("hostvars", {})

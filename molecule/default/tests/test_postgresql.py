@@ -1,0 +1,55 @@
+"""PostgreSQL: SCRAM over TCP from the worker only, never trust over TCP."""
+
+from __future__ import annotations
+
+import shlex
+
+from conftest import host_spec, with_worker_env
+
+testinfra_hosts = [host_spec("mol-postgresql")]
+
+
+def psql_as_postgres(host, sql: str) -> str:
+    return host.check_output(f"runuser -u postgres -- psql -XAtq -c {shlex.quote(sql)}")
+
+
+def test_pg_hba_has_no_trust_line_for_tcp(host):
+    rules = psql_as_postgres(host, "SELECT type || ' ' || auth_method FROM pg_hba_file_rules")
+    tcp = [r for r in rules.splitlines() if r.split()[0].startswith("host")]
+    assert tcp, "pg_hba has no TCP rule at all"
+    assert not [r for r in tcp if r.endswith(" trust")]
+    hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    assert not [
+        line for line in hba.splitlines() if line.split() and line.split()[0].startswith("host") and "trust" in line.split()
+    ]
+
+
+def test_app_database_is_open_to_the_worker_address_only(host):
+    rules = psql_as_postgres(
+        host, "SELECT address || ' ' || auth_method FROM pg_hba_file_rules "
+        "WHERE type = 'host' AND 'gitlabhq_production' = ANY(database)"
+    )
+    assert rules.split("\n") == ["172.28.51.21 scram-sha-256"]
+
+
+def test_passwords_are_stored_as_scram(host):
+    assert psql_as_postgres(host, "SHOW password_encryption") == "scram-sha-256"
+    stored = psql_as_postgres(host, "SELECT rolpassword FROM pg_authid WHERE rolname = 'gitlab'")
+    assert stored.startswith("SCRAM-SHA-256$")
+
+
+def test_postgresql_listens_on_the_inventory_addresses(host):
+    assert psql_as_postgres(host, "SHOW listen_addresses") == "127.0.0.1,172.28.51.12"
+
+
+def test_worker_connects_with_scram(worker):
+    out = worker.check_output(
+        with_worker_env("psql 'sslmode=disable' -XAtq -c \"SELECT current_user || ' ' || current_database()\"")
+    )
+    assert out.strip() == "gitlab gitlabhq_production"
+
+
+def test_worker_is_refused_with_a_wrong_password(worker):
+    out = worker.run(with_worker_env("PGPASSWORD=wrong-password psql 'sslmode=disable' -XAtq -c 'SELECT 1'"))
+    assert out.rc != 0
+    assert 'password authentication failed for user "gitlab"' in out.stderr
