@@ -13,7 +13,11 @@ What is modelled (semantics.md section 6):
   job is dead; the scheduled-set poller (about every 5 s) pushes due retries back;
 * Redis CPU per shard from a per-command cost model (section 8);
 * events: node down / up, graceful restart (quiet, wait ``timeout``, push back the rest),
-  routing change.
+  routing change (for a share of the producers: a rolling switch), ``listen`` (a node's
+  processes restart gracefully with new queue lists), ``move_jobs`` (waiting jobs move from
+  queues nothing routes to any more, as ``sidekiq_migrate_jobs`` does);
+* stranded jobs: jobs waiting in a queue that no up, non-quiet process listens to, sampled
+  over time.
 
 How it stays fast: there is no SimPy process per job.  A job is a small tuple; each arrival
 and each completion is one SimPy event whose callback does the work (enqueue or hand the job
@@ -171,17 +175,40 @@ class TraceSpec:
     path: str
 
 
+#: Event actions the engine knows.
+ACTIONS = ("node_down", "node_up", "restart", "routing", "listen", "move_jobs")
+
+
 @dataclass(frozen=True)
 class FleetEvent:
-    """Something that happens to the fleet at time ``at`` (seconds)."""
+    """Something that happens to the fleet at time ``at`` (seconds).
+
+    * ``node_down`` / ``node_up`` / ``restart``: the processes ``node`` runs now;
+    * ``routing``: ``routes`` for a ``share`` of the arrivals (producers switch one at a time:
+      share k/P).  Share 1 puts ``routes`` fully in force; below 1 the other arrivals keep the
+      routes fully in force before (the scenario's, or the last share-1 routing event's);
+    * ``listen``: ``node``'s processes restart gracefully (quiet, finish running jobs within
+      ``timeout_s``, push the rest back) and come back after ``boot_s`` as ``processes``
+      (process i replaces process i; extra ones start after ``boot_s``, missing ones stop);
+    * ``move_jobs``: every job waiting in a queue that is not a destination of the routes in
+      force (or of ``routes``, when given) moves, oldest first, to the newest end of its
+      class's queue under those routes; jobs in the retry set get their queue rewritten;
+      jobs of classes the routes do not name stay where they are.
+    """
 
     at: float
-    action: str  # node_down | node_up | restart | routing
+    action: str  # one of ACTIONS
     node: str | None = None
     timeout_s: float = 25.0
     boot_s: float = 10.0
-    #: For ``routing``: class key -> (queue, shard) after the change.
+    #: For ``routing`` (and optionally ``move_jobs``): class key -> (queue, shard).
     routes: Mapping[str, tuple[str, str | None]] | None = None
+    #: For ``routing``: the share (0..1) of arrivals that use ``routes``.
+    share: float = 1.0
+    #: For ``listen``: the node's processes after the change (their ``node`` is ``node``).
+    processes: tuple[ProcessSpec, ...] = ()
+    #: A label for reports (``fleetsim migrate`` names the phase step).
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,6 +228,9 @@ class Scenario:
     max_retries: int = 25
     poll_interval_s: float = 5.0
     fetch_timeout_s: float = 2.0
+    #: Sample stranded jobs every this many seconds (None: once per statistics time bin).
+    #: They are also sampled after every event and at the end.
+    stranded_sample_s: float | None = None
 
 
 def retry_delay(count: int, rnd: random.Random) -> float:
@@ -223,6 +253,20 @@ class RunResult:
     in_queues: dict[str, int]
     unserved_queues: list[str]
     events_applied: list[str]
+    #: ``(time, stranded, unlistened)`` samples: jobs waiting in queues that no up, non-quiet
+    #: process listens to, and of those the ones in queues no process of the fleet's current
+    #: configuration listens to at all (restarting or down processes count as listeners).
+    stranded: list[tuple[float, int, int]] = field(default_factory=list)
+    #: Per event applied: its time, action and label (in order).
+    event_log: list[tuple[float, str, str]] = field(default_factory=list)
+
+    @property
+    def stranded_max(self) -> int:
+        return max((s for _, s, _ in self.stranded), default=0)
+
+    @property
+    def stranded_final(self) -> int:
+        return self.stranded[-1][1] if self.stranded else 0
 
 
 class _Model:
@@ -234,9 +278,12 @@ class _Model:
         self.duration = float(duration)
         self.seed = seed
         ss = np.random.SeedSequence(seed)
-        arr_ss, misc_ss = ss.spawn(2)
+        arr_ss, misc_ss, mix_ss = ss.spawn(3)  # the first two as before: same streams
         self.rng = np.random.default_rng(arr_ss)
         self.rnd = random.Random(int(misc_ss.generate_state(1)[0]))
+        # Which producer (old or new routes) an arrival comes from during a rolling switch:
+        # its own stream, so the other draws do not shift with the share.
+        self._mix_rnd = random.Random(int(mix_ss.generate_state(1)[0]))
         self.env = simpy.Environment()
 
         classes = list(scenario.classes)
@@ -250,13 +297,28 @@ class _Model:
 
         # Queues: every routing destination and every queue a process listens to.
         queue_shard: dict[str, str] = {}
+        for event in scenario.events:
+            if event.action not in ACTIONS:
+                raise ValueError(f"unknown event action {event.action!r}")
+            if event.action == "routing" and not 0.0 <= event.share <= 1.0:
+                raise ValueError(f"routing share {event.share!r} is not between 0 and 1")
         route_tables = [scenario.routes] + [
-            e.routes for e in scenario.events if e.action == "routing" and e.routes
+            e.routes for e in scenario.events
+            if e.action in ("routing", "move_jobs") and e.routes is not None
         ]
         for table in route_tables:
             for queue, shard in table.values():
                 queue_shard.setdefault(queue, shard or "default")
-        for proc in scenario.processes:
+        # Process slots: today's processes, then those each listen event brings (they start
+        # down and come up when the processes they replace have restarted).
+        procs = list(scenario.processes)
+        self._event_slots: dict[int, list[int]] = {}
+        for event in scenario.events:
+            if event.action == "listen":
+                self._event_slots[id(event)] = list(
+                    range(len(procs), len(procs) + len(event.processes)))
+                procs.extend(event.processes)
+        for proc in procs:
             for q in proc.queues:
                 queue_shard.setdefault(q, "default")
         self.queue_names = list(queue_shard)
@@ -274,9 +336,15 @@ class _Model:
 
         self.route_table = table_of(scenario.routes)
         self._tables = {id(t): table_of(t) for t in route_tables[1:]}
+        # Per table, whether the routes name each class (move_jobs leaves unnamed ones alone).
+        self._known = {id(t): [c.key in t for c in classes] for t in route_tables}
+        self.route_known = self._known[id(scenario.routes)]
+        # A rolling switch in progress: the new table and the share of arrivals using it.
+        self._mix: list[int] | None = None
+        self._mix_known: list[bool] = []
+        self._share = 1.0
 
         # Processes and fetchers.
-        procs = list(scenario.processes)
         self.procs = procs
         nq = len(self.queue_names)
         self.listeners: list[list[int]] = [[] for _ in range(nq)]
@@ -294,7 +362,8 @@ class _Model:
             )
             for qi in pos:
                 self.listeners[qi].append(p)
-            self.node_procs.setdefault(proc.node, []).append(p)
+            if p < len(scenario.processes):
+                self.node_procs.setdefault(proc.node, []).append(p)
             fids = list(range(len(self.f_proc), len(self.f_proc) + proc.concurrency))
             self.f_proc.extend([p] * proc.concurrency)
             self.p_fetchers.append(fids)
@@ -308,9 +377,27 @@ class _Model:
         self._queue = self.env._queue
         self._eid = self.env._eid
         self.idle: list[deque[int]] = [deque() for _ in procs]
-        self.p_state = [0] * len(procs)  # 0 up, 1 quiet, 2 down
+        n_initial = len(scenario.processes)
+        # 0 up, 1 quiet, 2 down (slots of listen events start down)
+        self.p_state = [0] * n_initial + [2] * (len(procs) - n_initial)
         self.p_busy = [0] * len(procs)
         self.p_restart_gen = [0] * len(procs)
+        self.p_successors: dict[int, list[int]] = {}  # replaced by a listen event
+        self.nodes = {proc.node for proc in procs} | {
+            e.node for e in scenario.events if e.action == "listen" and e.node}
+        # Per queue: up (state 0) processes listening, and processes of the current
+        # configuration listening (any state): the stranded / unlistened measurements.
+        self.up_listeners = [0] * nq
+        self.cfg_listeners = [0] * nq
+        for p in range(n_initial):
+            for qi in self.p_pos[p]:
+                self.up_listeners[qi] += 1
+                self.cfg_listeners[qi] += 1
+        self.stranded_log: list[tuple[float, int, int]] = []
+        self.event_log: list[tuple[float, str, str]] = []
+        self.moved = 0
+        self.moved_retries = 0
+        self.kept_unknown = 0
 
         self.queues: list[deque[tuple]] = [deque() for _ in range(nq)]
         self.nonempty: set[int] = set()
@@ -369,6 +456,7 @@ class _Model:
         self.pushed_back = 0
         self.running = 0
         self.events_applied: list[str] = []
+        self._boot: dict[int, float] = {}
 
         # Arrival process state.
         rates = np.array([c.rate for c in classes], dtype=float)
@@ -453,6 +541,8 @@ class _Model:
         now = self.env._now
         cls = self._a_cls[i]
         q = self.route_table[cls]
+        if self._mix is not None:  # a rolling switch: this arrival's producer decides
+            q = self._mixed(cls, q)
         self.arrived += 1
         self._push(q, (cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
         i += 1
@@ -464,6 +554,12 @@ class _Model:
             self._refill(now)
         else:
             self._schedule_refill(self._a_boundary)
+
+    def _mixed(self, cls: int, q: int) -> int:
+        """During a rolling switch: the new route for a ``share`` of the arrivals."""
+        if self._mix_rnd.random() < self._share:
+            return self._mix[cls]  # type: ignore[index]
+        return q
 
     # ----------------------------------------------------------------- trace
     def _start_trace(self) -> None:
@@ -490,6 +586,8 @@ class _Model:
         now = self.env._now
         fail = self.rnd.random() < self.classes[cls].failure_probability
         q = self.route_table[cls]
+        if self._mix is not None:
+            q = self._mixed(cls, q)
         self.arrived += 1
         self._push(q, (cls, q, now, 0, svc, fail), now)
         self._next_trace(now)
@@ -645,8 +743,10 @@ class _Model:
         for event in sorted(self.sc.events, key=lambda e: e.at):
             if event.at >= self.duration:
                 continue
-            if event.node is not None and event.node not in self.node_procs:
+            if event.node is not None and event.node not in self.nodes:
                 raise ValueError(f"event names unknown node {event.node!r}")
+            if event.action == "listen" and event.node is None:
+                raise ValueError("a listen event needs a node")
             ev = Timeout(self.env, event.at, event)
             ev.callbacks.append(self._on_event)
 
@@ -664,8 +764,115 @@ class _Model:
             for p in procs:
                 self._quiet(p, now, event.timeout_s, event.boot_s)
         elif event.action == "routing" and event.routes is not None:
-            self.route_table = self._tables[id(event.routes)]
-        self.events_applied.append(f"{now:.0f}s {event.action} {event.node or ''}".strip())
+            self._switch(event)
+        elif event.action == "listen":
+            self._listen(event, now)
+        elif event.action == "move_jobs":
+            self._move_jobs(event, now)
+        text = f"{now:.0f}s {event.action} {event.node or ''}".strip()
+        if event.action == "routing" and event.share < 1.0:
+            text += f" (share {event.share:.3g})"
+        self.events_applied.append(text)
+        self.event_log.append((now, event.action, event.label))
+        self._sample_stranded(now)
+
+    def _switch(self, event: FleetEvent) -> None:
+        table = self._tables[id(event.routes)]
+        known = self._known[id(event.routes)]
+        if event.share >= 1.0:
+            self.route_table, self.route_known, self._mix = table, known, None
+        elif event.share <= 0.0:
+            self._mix = None
+        else:
+            self._mix, self._mix_known, self._share = table, known, event.share
+
+    def _listen(self, event: FleetEvent, now: float) -> None:
+        """The node's processes restart gracefully as ``event.processes`` (new slots)."""
+        node = event.node or ""
+        old = self.node_procs.get(node, [])
+        new = self._event_slots[id(event)]
+        self.node_procs[node] = list(new)
+        for p in old:
+            for qi in self.p_pos[p]:
+                self.cfg_listeners[qi] -= 1
+        for p in new:
+            for qi in self.p_pos[p]:
+                self.cfg_listeners[qi] += 1
+        for i, p in enumerate(old):
+            self.p_successors[p] = [new[i]] if i < len(new) else []
+        for s in new[len(old):]:  # more processes than before: they just start
+            self._boot[s] = event.boot_s
+            self._schedule_up(s, now + event.boot_s)
+        for p in old:
+            if self.p_state[p] == 0:
+                self._quiet(p, now, event.timeout_s, event.boot_s)
+            # quiet or restarting: the pending come-back brings the successors up; down
+            # (node_down): they come up with the next node_up.
+
+    def _move_jobs(self, event: FleetEvent, now: float) -> None:
+        """Move waiting jobs off queues that are no destination (``sidekiq_migrate_jobs``)."""
+        if event.routes is not None:
+            table, known = self._tables[id(event.routes)], self._known[id(event.routes)]
+            tables = [(table, known)]
+        elif self._mix is not None:  # mid-switch: both route sets are in force
+            table, known = self._mix, self._mix_known
+            tables = [(self.route_table, self.route_known), (table, known)]
+        else:
+            table, known = self.route_table, self.route_known
+            tables = [(table, known)]
+        dests = {t[c] for t, k in tables for c in range(len(t)) if k[c] and t[c] >= 0}
+        for q in sorted(self.nonempty):
+            if q in dests:
+                continue
+            d = self.queues[q]
+            jobs = list(d)  # oldest first
+            d.clear()
+            self.nonempty.discard(q)
+            for job in jobs:
+                cls = job[0]
+                dest = table[cls]
+                if known[cls] and dest >= 0 and dest != q:
+                    self.moved += 1
+                    self._push(dest, (cls, dest, *job[2:]), now)
+                else:  # a class the mapping does not name: it stays, never dropped
+                    self.kept_unknown += 1
+                    d.append(job)
+            if d:
+                self.nonempty.add(q)
+        heap = self.retry_heap
+        for i, (due, seq, job) in enumerate(heap):
+            cls, q = job[0], job[1]
+            dest = table[cls]
+            if q not in dests and known[cls] and dest >= 0 and dest != q:
+                heap[i] = (due, seq, (cls, dest, *job[2:]))  # same keys: still a heap
+                self.moved_retries += 1
+
+    def _set_state(self, p: int, state: int) -> None:
+        was_up = self.p_state[p] == 0
+        if was_up != (state == 0):
+            delta = -1 if was_up else 1
+            for qi in self.p_pos[p]:
+                self.up_listeners[qi] += delta
+        self.p_state[p] = state
+
+    def _sample_stranded(self, now: float) -> None:
+        stranded = unlistened = 0
+        up, cfg, queues = self.up_listeners, self.cfg_listeners, self.queues
+        for q in self.nonempty:
+            if not up[q]:
+                n = len(queues[q])
+                stranded += n
+                if not cfg[q]:
+                    unlistened += n
+        self.stranded_log.append((now, stranded, unlistened))
+
+    def _stranded_sampler(self, _ev: object) -> None:
+        now = self.env._now
+        self._sample_stranded(now)
+        nxt = now + (self.sc.stranded_sample_s or 0.0)
+        if nxt < self.duration:
+            ev = Timeout(self.env, nxt - now)
+            ev.callbacks.append(self._stranded_sampler)
 
     def _drop_idle(self, p: int, now: float) -> None:
         for fid in self.idle[p]:
@@ -691,13 +898,13 @@ class _Model:
                 self.pushed_back += 1
                 self._push(job[1], job, now, front=True)
         self.p_busy[p] = 0
-        self.p_state[p] = 2
+        self._set_state(p, 2)
         self.p_restart_gen[p] += 1
 
     def _up(self, p: int, now: float) -> None:
         if self.p_state[p] == 0:
             return
-        self.p_state[p] = 0
+        self._set_state(p, 0)
         self.p_restart_gen[p] += 1
         for fid in self.p_fetchers[p]:
             if self.f_job[fid] is None:
@@ -706,10 +913,9 @@ class _Model:
     def _quiet(self, p: int, now: float, timeout: float, boot: float) -> None:
         if self.p_state[p] != 0:
             return
-        self.p_state[p] = 1
+        self._set_state(p, 1)
         self.p_restart_gen[p] += 1
         gen = self.p_restart_gen[p]
-        self._boot = getattr(self, "_boot", {})
         self._boot[p] = boot
         self._drop_idle(p, now)
         if self.p_busy[p] == 0:
@@ -727,7 +933,7 @@ class _Model:
         self._schedule_up(p, now + self._boot.get(p, 0.0))
 
     def _restart_done(self, p: int, now: float) -> None:
-        self.p_state[p] = 2
+        self._set_state(p, 2)
         self.p_restart_gen[p] += 1
         self._schedule_up(p, now + self._boot.get(p, 0.0))
 
@@ -736,15 +942,26 @@ class _Model:
 
         def up(_ev: object) -> None:
             if self.p_restart_gen[p] == gen:
-                self._up(p, self.env.now)
+                self._come_back(p, self.env.now)
 
         ev = Timeout(self.env, max(0.0, at - self.env.now))
         ev.callbacks.append(up)
+
+    def _come_back(self, p: int, now: float) -> None:
+        """A restart is over: the process comes up, or the processes that replaced it."""
+        successors = self.p_successors.get(p)
+        if successors is None:
+            self._up(p, now)
+            return
+        for s in successors:
+            self._come_back(s, now)
 
     # ----------------------------------------------------------------- sampling and results
     def _sample(self, _ev: object) -> None:
         now = self.env._now
         self.rec.sample_backlog(now, [len(d) for d in self.queues], len(self.retry_heap))
+        if self.sc.stranded_sample_s is None:
+            self._sample_stranded(now)
         nxt = now + self.rec.bin_width
         if nxt <= self.duration:
             ev = Timeout(self.env, nxt - now)
@@ -760,7 +977,7 @@ class _Model:
 
     def run(self) -> RunResult:
         env = self.env
-        for p in range(len(self.procs)):
+        for p in range(len(self.sc.processes)):  # slots of listen events start down
             for fid in self.p_fetchers[p]:
                 self.f_idle_since[fid] = 0.0
                 self.idle[p].append(fid)
@@ -770,15 +987,20 @@ class _Model:
         self._schedule_events()
         ev = Timeout(env, 0.0)
         ev.callbacks.append(self._sample)
+        if self.sc.stranded_sample_s:
+            ev = Timeout(env, 0.0)
+            ev.callbacks.append(self._stranded_sampler)
         try:
             env.run(until=self.duration)
         finally:
             if self.sc.trace is not None:
                 self._trace_file.close()
+        self._sample_stranded(self.duration)
         self._finish()
         in_queues = {self.queue_names[i]: len(d) for i, d in enumerate(self.queues) if d}
+        routed = set(self.route_table) | set(self._mix or ())
         unserved = [q for i, q in enumerate(self.queue_names)
-                    if not self.listeners[i] and (self.queues[i] or i in set(self.route_table))]
+                    if not self.cfg_listeners[i] and (self.queues[i] or i in routed)]
         counters = {
             "arrived": self.arrived,
             "succeeded": self.succeeded,
@@ -790,6 +1012,9 @@ class _Model:
             "running": self.running,
             "retrying": len(self.retry_heap),
             "in_queues": sum(len(d) for d in self.queues),
+            "moved": self.moved,
+            "moved_retries": self.moved_retries,
+            "kept_unknown": self.kept_unknown,
         }
         return RunResult(
             duration=self.duration,
@@ -803,6 +1028,8 @@ class _Model:
             in_queues=in_queues,
             unserved_queues=unserved,
             events_applied=self.events_applied,
+            stranded=self.stranded_log,
+            event_log=self.event_log,
         )
 
     def _finish(self) -> None:

@@ -254,6 +254,11 @@ class FleetRecorder:
         self.fail_q = np.zeros(q, dtype=np.int64)
         self.censored_q = np.zeros(q, dtype=np.int64)
         self.done_bu = np.zeros((self.nbins, u), dtype=np.int64)
+        # Per time bin (of the start) and urgency: jobs started, within the queueing target,
+        # longest wait (jobs still waiting at the end count in the last bin, wait so far).
+        self.n_bu = np.zeros((self.nbins, u), dtype=np.int64)
+        self.wok_bu = np.zeros((self.nbins, u), dtype=np.int64)
+        self.wmax_bu = np.zeros((self.nbins, u))
         self.busy = np.zeros((p, self.nbins))
         self.redis = np.zeros((max(n_shards, 1), self.nbins))
         self.backlog_t: list[float] = []
@@ -302,7 +307,9 @@ class FleetRecorder:
         self.fail_q += np.bincount(q, weights=failed, minlength=len(self.fail_q)).astype(np.int64)
         sb = self._bin(start)
         eb = self._bin(end)
-        self.ts_wait.add(sb * nu + u, wait)
+        bu = sb * nu + u
+        self.ts_wait.add(bu, wait)
+        self._add_bins(bu, wait, wait <= qt)
         self.done_bu += np.bincount(eb * nu + u, minlength=self.done_bu.size).reshape(
             self.done_bu.shape)
         self._add_busy_vec(p, start, end, sb, eb)
@@ -310,6 +317,13 @@ class FleetRecorder:
         shard = self.queue_shard[q]
         self.redis += np.bincount(shard * self.nbins + sb, weights=cost,
                                   minlength=self.redis.size).reshape(self.redis.shape)
+
+    def _add_bins(self, bu: np.ndarray, wait: np.ndarray, ok: np.ndarray) -> None:
+        size = self.n_bu.size
+        self.n_bu += np.bincount(bu, minlength=size).reshape(self.n_bu.shape)
+        self.wok_bu += np.bincount(bu, weights=ok, minlength=size).astype(np.int64).reshape(
+            self.n_bu.shape)
+        np.maximum.at(self.wmax_bu.reshape(-1), bu, wait)
 
     def _add_busy_vec(self, p: np.ndarray, start: np.ndarray, end: np.ndarray,
                       sb: np.ndarray, eb: np.ndarray) -> None:
@@ -384,6 +398,7 @@ class FleetRecorder:
         self.wtol_qu += np.bincount(qu, weights=wait <= 4 * qt, minlength=size).astype(
             np.int64).reshape(self.n_qu.shape)
         self.censored_q += np.bincount(q, minlength=len(self.censored_q))
+        self._add_bins((self.nbins - 1) * nu + u, wait, wait <= qt)
 
     # -- reading --------------------------------------------------------------------------
     def backlog_matrix(self) -> np.ndarray:

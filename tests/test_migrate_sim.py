@@ -1,0 +1,197 @@
+"""Rolling routing migrations in the simulator: the engine's share/listen/move_jobs events and
+the stranded measurement, then ``fleetsim migrate`` end to end (safe vs naive order)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator import engine
+from simulator.engine import FleetEvent, JobClass, ProcessSpec, Scenario, ServiceTime, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _conserved(c: dict[str, int]) -> bool:
+    return c["arrived"] == (c["succeeded"] + c["dead"] + c["in_queues"] + c["running"]
+                            + c["retrying"] + c["lost"])
+
+
+def _two_queue_scenario(events: tuple[FleetEvent, ...], *, rate: float = 4.0,
+                        failure: float = 0.0) -> Scenario:
+    """One class routed to ``old``; one process on ``old`` on node n0, one idle on n1."""
+    return Scenario(
+        classes=(JobClass("AWorker", "low", rate, ServiceTime("exponential", 0.2),
+                          failure_probability=failure),),
+        processes=(ProcessSpec("p0", "n0", ("old",), 4), ProcessSpec("p1", "n1", ("other",), 2)),
+        routes={"AWorker": ("old", None)},
+        events=events,
+        stranded_sample_s=1.0,
+    )
+
+
+NEW = {"AWorker": ("new", None)}
+
+
+def test_routing_share_sends_that_share_of_arrivals_to_the_new_routes():
+    both = (ProcessSpec("p0", "n0", ("old", "new"), 8),)
+    scenario = Scenario(
+        classes=(JobClass("AWorker", "low", 20.0, ServiceTime("exponential", 0.1)),),
+        processes=both, routes={"AWorker": ("old", None)},
+        events=(FleetEvent(100.0, "routing", routes=NEW, share=0.25),
+                FleetEvent(600.0, "routing", routes=NEW, share=1.0)),
+    )
+    run = simulate(scenario, duration=700.0, seed=3)
+    q = run.recorder.n_qu.sum(axis=1)
+    new = int(q[run.queues.index("new")])
+    old = int(q[run.queues.index("old")])
+    # 100 s all old, 500 s a quarter new, 100 s all new: 20/s * (125 + 100) = 4500 new.
+    assert new == pytest.approx(4500, rel=0.06)
+    assert old + new == run.counters["arrived"]
+    assert run.stranded_max == 0
+
+
+def test_listen_restarts_the_node_gracefully_with_its_new_queue_list():
+    # Producers switch to `new` at 50 s with nobody listening: jobs strand until the node
+    # listens to `new` (at 100 s, back after boot_s = 10 s).
+    events = (FleetEvent(50.0, "routing", routes=NEW),
+              FleetEvent(100.0, "listen", node="n0", boot_s=10.0,
+                         processes=(ProcessSpec("p0 new", "n0", ("new",), 4),)))
+    run = simulate(_two_queue_scenario(events), duration=300.0, seed=1)
+    before = [s for t, s, _ in run.stranded if 60 <= t < 100]
+    assert min(before) > 0
+    assert max(s for t, s, _ in run.stranded if t >= 115) == 0
+    # while n0 restarts (100-110 s) nothing listens up, though the configuration does
+    assert any(s > 0 and u == 0 for t, s, u in run.stranded if 101 <= t < 110)
+    assert max(u for t, _, u in run.stranded if t < 100) > 0
+    # the stranded jobs' wait counts in their queueing latency
+    assert run.recorder.wait_mom_u.max[1] >= 50.0
+    assert _conserved(run.counters) and run.counters["lost"] == 0
+    assert run.counters["in_queues"] == 0
+
+
+def test_listen_pushes_back_jobs_that_outlast_the_timeout():
+    scenario = Scenario(
+        classes=(JobClass("SlowWorker", "low", 1.0, ServiceTime("deterministic", 60.0)),),
+        processes=(ProcessSpec("p0", "n0", ("q",), 2),),
+        routes={"SlowWorker": ("q", None)},
+        events=(FleetEvent(30.0, "listen", node="n0", timeout_s=5.0, boot_s=2.0,
+                           processes=(ProcessSpec("p0b", "n0", ("q",), 3),)),),
+    )
+    run = simulate(scenario, duration=200.0, seed=2)
+    assert run.counters["pushed_back"] == 2
+    assert _conserved(run.counters)
+    # the new slot ran jobs, the old one stopped at 35 s
+    executed = run.recorder.exec_mom_p.n
+    assert executed[1] > 0
+
+
+def test_move_jobs_moves_known_classes_and_never_drops_an_unknown_one():
+    # Two classes queued on `old` with no listener; the new routes name only AWorker.
+    scenario = Scenario(
+        classes=(JobClass("AWorker", "low", 2.0, ServiceTime("exponential", 0.2)),
+                 JobClass("Unknown", "low", 1.0, ServiceTime("exponential", 0.2))),
+        processes=(ProcessSpec("p0", "n0", ("new",), 4),),
+        routes={"AWorker": ("old", None), "Unknown": ("old", None)},
+        events=(FleetEvent(100.0, "move_jobs", routes={"AWorker": ("new", None)}),),
+        stranded_sample_s=5.0,
+    )
+    model = engine._Model(scenario, duration=100.5, seed=4, bin_width=None)
+    run = model.run()
+    c = run.counters
+    assert c["moved"] > 100 and c["kept_unknown"] > 50
+    old = model.queues[model.queue_index["old"]]
+    unknown_left = [job for job in old if job[2] < 100.0]  # arrived before the move
+    assert len(unknown_left) == c["kept_unknown"]
+    assert {model.classes[job[0]].key for job in unknown_left} == {"Unknown"}
+    assert _conserved(c)
+    assert run.stranded_final == len(old)
+
+
+def test_move_jobs_rewrites_the_queue_of_jobs_in_the_retry_set():
+    # Every execution fails: after the move, retries come back to `new`, not `old`.
+    events = (FleetEvent(100.0, "listen", node="n0",
+                         processes=(ProcessSpec("p0 both", "n0", ("old", "new"), 4),)),
+              FleetEvent(200.0, "routing", routes=NEW),
+              FleetEvent(205.0, "move_jobs"),
+              FleetEvent(300.0, "listen", node="n0",
+                         processes=(ProcessSpec("p0 new", "n0", ("new",), 4),)))
+    run = simulate(_two_queue_scenario(events, rate=0.5, failure=1.0), duration=900.0, seed=5)
+    c = run.counters
+    assert c["moved_retries"] > 0
+    assert _conserved(c)
+    assert max(u for _, _, u in run.stranded) == 0
+    assert run.in_queues.get("old", 0) == 0
+
+
+@st.composite
+def _migration_scenarios(draw):
+    queues = ["a", "b", "c"]
+    classes = tuple(
+        JobClass(f"W{i}Worker", "low", draw(st.floats(0.0, 5.0)),
+                 ServiceTime("exponential", draw(st.sampled_from([0.3, 2.0, 20.0]))),
+                 failure_probability=draw(st.sampled_from([0.0, 0.2, 1.0])))
+        for i in range(draw(st.integers(1, 4)))
+    )
+
+    def routes(partial=False):  # a move's mapping may leave classes out (unknown to it)
+        return {c.key: (draw(st.sampled_from(queues)), None) for c in classes
+                if not partial or draw(st.booleans())}
+
+    def procs(node):
+        return tuple(ProcessSpec(f"{node}/{i}", node,
+                                 tuple(draw(st.lists(st.sampled_from(queues), min_size=1,
+                                                     max_size=3))),
+                                 draw(st.integers(1, 3)))
+                     for i in range(draw(st.integers(0, 2))))
+
+    initial = {c.key: (draw(st.sampled_from(queues)), None) for c in classes}
+    processes = procs("n0") + procs("n1") or (ProcessSpec("n0/0", "n0", ("a",), 1),)
+    events = []
+    for _ in range(draw(st.integers(1, 6))):
+        action = draw(st.sampled_from(["routing", "listen", "move_jobs", "node_down",
+                                       "node_up", "restart"]))
+        at = draw(st.floats(0.0, 300.0))
+        node = draw(st.sampled_from(["n0", "n1"]))
+        if action == "routing":
+            events.append(FleetEvent(at, action, routes=routes(),
+                                     share=draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))))
+        elif action == "listen":
+            events.append(FleetEvent(at, action, node=node, processes=procs(node),
+                                     timeout_s=draw(st.sampled_from([0.5, 25.0])),
+                                     boot_s=draw(st.sampled_from([0.0, 10.0]))))
+        elif action == "move_jobs":
+            mapping = draw(st.none() | st.just(routes(partial=True)))
+            events.append(FleetEvent(at, action, routes=mapping))
+        else:
+            events.append(FleetEvent(at, action, node=node, timeout_s=5.0, boot_s=3.0))
+    nodes = {p.node for p in processes} | {e.node for e in events if e.action == "listen"}
+    events = [e for e in events if e.node is None or e.node in nodes]
+    return Scenario(classes=classes, processes=processes, routes=initial,
+                    events=tuple(events), max_retries=draw(st.integers(0, 3)),
+                    stranded_sample_s=draw(st.sampled_from([None, 7.0])))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_migration_scenarios(), st.integers(0, 2**16), st.floats(1.0, 400.0))
+def test_listen_move_and_share_events_neither_lose_nor_duplicate_a_job(scenario, seed,
+                                                                       duration):
+    model = engine._Model(scenario, duration=duration, seed=seed, bin_width=None)
+    run = model.run()
+    c = run.counters
+    assert _conserved(c)
+    assert sum(run.in_queues.values()) == c["in_queues"]
+    assert int(run.recorder.exec_q.counts.sum()) == c["succeeded"] + c["failed_executions"]
+    assert c["failed_executions"] == c["retried"] + c["dead"]
+    # the listener counts the stranded measure uses agree with the process states
+    for q in range(len(model.queue_names)):
+        up = sum(1 for p in range(len(model.procs))
+                 if model.p_state[p] == 0 and q in model.p_pos[p])
+        assert model.up_listeners[q] == up
+        cfg = sum(1 for ps in model.node_procs.values() for p in ps if q in model.p_pos[p])
+        assert model.cfg_listeners[q] == cfg
+    for _, stranded, unlistened in run.stranded:
+        assert 0 <= unlistened <= stranded
