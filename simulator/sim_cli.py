@@ -11,7 +11,8 @@ from typing import Any
 
 from .errors import FleetError, WorkloadError
 
-__all__ = ["add_capacity_parser", "add_simulate_parser", "cmd_capacity", "cmd_simulate"]
+__all__ = ["add_capacity_parser", "add_migrate_parser", "add_simulate_parser", "cmd_capacity",
+           "cmd_simulate"]
 
 
 def _duration(text: str) -> float:
@@ -94,6 +95,13 @@ def add_capacity_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="run the candidates on an existing Dask cluster (tcp://host:8786)")
     p.set_defaults(func=cmd_capacity)
     return p
+
+
+def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``fleetsim migrate`` (:mod:`simulator.migrate_sim`)."""
+    from .migrate_sim import add_migrate_parser as add
+
+    return add(subparsers)
 
 
 def _scenario(args: argparse.Namespace) -> Any:
@@ -224,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - for `pytho
     sub = parser.add_subparsers(dest="command", required=True)
     add_simulate_parser(sub)
     add_capacity_parser(sub)
+    add_migrate_parser(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -3,6 +3,7 @@ the stranded measurement, then ``fleetsim migrate`` end to end (safe vs naive or
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,85 @@ def test_listen_move_and_share_events_neither_lose_nor_duplicate_a_job(scenario,
         assert model.cfg_listeners[q] == cfg
     for _, stranded, unlistened in run.stranded:
         assert 0 <= unlistened <= stranded
+
+
+# ----------------------------------------------------------------------------- fleetsim migrate
+PRE_15_4 = str(ROOT / "examples" / "migrations" / "pre-15.4")
+TO_FEW = str(ROOT / "examples" / "migrations" / "to-few-queues.yml")
+WORKLOAD = str(ROOT / "examples" / "workloads" / "pre-15.4.yml")
+
+
+def _migrate(capsys, *extra: str, to: str = TO_FEW) -> tuple[int, dict | None, str]:
+    from simulator.cli import main
+
+    rc = main(["migrate", "-i", PRE_15_4, "--to", to, "--workload", WORKLOAD,
+               "--phase-gap", "1m", "--seed", "3", *extra])
+    captured = capsys.readouterr()
+    data = json.loads(captured.out) if "--json" in extra and rc != 2 else None
+    return rc, data, captured.err
+
+
+def test_migrate_safe_order_strands_nothing_and_naive_order_strands_jobs(capsys, tmp_path):
+    rc, out, _ = _migrate(capsys, "--json", "--plots", str(tmp_path))
+    assert rc == 0 and out["verdict"] == {"safe_strands_no_job": True, "reasons": [],
+                                          "ok": True}
+    safe, naive = out["orders"]["safe"], out["orders"]["naive"]
+    assert safe["run"]["stranded_max"] == 0 and safe["run"]["unlistened_max"] == 0
+    # Producers switched first: high-urgency and throttled have no listener until stop-old.
+    switch = next(p for p in naive["phases"] if p["phase"] == "switch-producers")
+    assert switch["stranded_end"] > 0 and switch["unlistened_max"] > 0
+    # Stranded high-urgency jobs wait minutes; in the safe order none misses its 10 s.
+    assert naive["run"]["longest_wait_s"] > safe["run"]["longest_wait_s"]
+    assert naive["run"]["slo"]["high"]["late"] > 0 and not naive["run"]["slo"]["high"]["met"]
+    assert safe["run"]["slo"]["high"]["late"] == 0
+    for order in (safe, naive):
+        run = order["run"]
+        assert run["lost"] == 0 and run["conserved"]
+        assert order["phases"][0]["phase"] == "warm-up"
+        assert order["phases"][-1]["phase"] == "settle"
+    assert [s["phase"] for s in safe["steps"]] == (
+        ["listen-both"] * 2 + ["switch-producers"] * 2 + ["move-jobs"] + ["stop-old"] * 3)
+    assert [s["phase"] for s in naive["steps"]] == (
+        ["switch-producers"] * 2 + ["stop-old"] * 2 + ["move-jobs"])
+    assert out["plan"]["added_queues"] == ["default", "high-urgency", "throttled"]
+    assert out["plan"]["problems"] == [] and out["fleet_errors"] == []
+    assert {Path(p).name for p in out["plots"]} == {"stranded.png", "latency.png"}
+    assert all(Path(p).stat().st_size > 10_000 for p in out["plots"])
+
+
+def test_migrate_prints_a_table_per_phase_and_order(capsys):
+    from simulator.cli import main
+
+    rc = main(["migrate", "-i", PRE_15_4, "--to", TO_FEW, "--workload", WORKLOAD,
+               "--phase-gap", "1m", "--duration", "12m"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "switch-producers" in out and "naive" in out and "strands no job" in out
+
+
+def test_migrate_exit_1_when_the_plan_leaves_a_queue_without_listener(capsys, tmp_path):
+    to = tmp_path / "to.yml"
+    to.write_text('sidekiq_routing_rules: [["urgency=high", "urgent"], ["*", "default"]]\n'
+                  'sidekiq_queue_groups: ["urgent,default"]\n')  # mailers: no listener
+    rc, out, _ = _migrate(capsys, "--json", to=str(to))
+    assert rc == 1
+    assert "stop-old: queue 'mailers' has no listener" in out["plan"]["problems"]
+    assert not out["verdict"]["ok"]
+
+
+@pytest.mark.parametrize("text, expect", [
+    ('sidekiq_routing_rules: [["urgncy=high", "x"], ["*", "default"]]\n', "Unknown predicate"),
+    ("sidekiq_routing_rules: [[\n", "not valid YAML"),
+    ("queue: default\n", "needs sidekiq_routing_rules"),
+])
+def test_migrate_bad_target_file_is_exit_2_naming_the_file(capsys, tmp_path, text, expect):
+    to = tmp_path / "bad-target.yml"
+    to.write_text(text)
+    rc, _, err = _migrate(capsys, "--json", to=str(to))
+    assert rc == 2
+    assert "bad-target.yml" in err and expect in err and "Traceback" not in err
+
+
+def test_migrate_duration_shorter_than_the_migration_is_exit_2(capsys):
+    rc, _, err = _migrate(capsys, "--duration", "5m")
+    assert rc == 2 and "--duration" in err and "fix:" in err
