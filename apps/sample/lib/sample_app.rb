@@ -1,0 +1,139 @@
+# frozen_string_literal: true
+
+# The sample application of the sidekiq-fleet lab: a few Sidekiq workers whose jobs each write
+# one row to PostgreSQL over TCP (job id, class, queue, host, process), and the producer side
+# that enqueues them on exactly the queue the rendered routing map names.
+#
+# Settings come from the environment the sidekiq and rails roles render (app.env):
+#   SIDEKIQ_FLEET_ROUTING_MAP  YAML file: worker class -> queue (from the routing engine)
+#   PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE   the application database (libpq variables)
+#   SAMPLE_APP_EXTERNAL_ENDPOINT  host:port RepositoryProbeWorker connects to
+#   SIDEKIQ_REDIS_URL SIDEKIQ_REDIS_USERNAME SIDEKIQ_REDIS_PASSWORD   Redis for Sidekiq; the
+#     password is passed on its own, so any character in it works
+require "json"
+require "socket"
+require "yaml"
+require "pg"
+require "sidekiq"
+
+module SampleApp
+  TABLE = "sample_jobs"
+
+  # Creates the jobs table; returns true when it was created (false when it existed).
+  MIGRATION = <<~SQL
+    CREATE TABLE IF NOT EXISTS #{TABLE} (
+      jid          text PRIMARY KEY,
+      batch        text NOT NULL,
+      worker_class text NOT NULL,
+      queue        text NOT NULL,
+      host         text NOT NULL,
+      process      text NOT NULL,
+      pid          integer NOT NULL,
+      attempt      integer NOT NULL,
+      detail       text,
+      enqueued_at  timestamptz,
+      finished_at  timestamptz NOT NULL DEFAULT now()
+    )
+  SQL
+
+  module_function
+
+  def routing_map
+    @routing_map ||= begin
+      path = ENV.fetch("SIDEKIQ_FLEET_ROUTING_MAP")
+      YAML.safe_load(File.read(path)) || {}
+    end
+  end
+
+  def queue_for(worker_class)
+    routing_map.fetch(worker_class) do
+      raise ArgumentError, "#{worker_class} is not in the routing map #{ENV["SIDEKIQ_FLEET_ROUTING_MAP"]} " \
+                           "(known: #{routing_map.keys.sort.join(", ")})"
+    end
+  end
+
+  # One PostgreSQL connection per thread (Sidekiq runs jobs on many threads).
+  def db
+    Thread.current[:sample_app_db] ||= PG.connect(connect_timeout: 5, application_name: "sample-app")
+  end
+
+  def migrate!
+    conn = PG.connect(connect_timeout: 5, application_name: "sample-app-migrate")
+    existed = conn.exec_params("SELECT to_regclass($1) IS NOT NULL AS present", [TABLE])[0]["present"] == "t"
+    conn.exec(MIGRATION)
+    !existed
+  ensure
+    conn&.close
+  end
+
+  # Enqueue `count` jobs of `worker_class` on its routed queue; returns [queue, jids].
+  def enqueue(worker_class, count, batch:, fail_attempts: nil)
+    klass = Object.const_get(worker_class)
+    raise ArgumentError, "#{worker_class} is not a sample worker" unless klass < SampleApp::Job
+
+    queue = queue_for(worker_class)
+    args = Array.new(count) { [batch, fail_attempts] }
+    jids = args.each_slice(1000).flat_map do |slice|
+      Sidekiq::Client.push_bulk("class" => klass, "queue" => queue, "args" => slice)
+    end
+    [queue, jids]
+  end
+
+  # The job being run on this thread (set by JobContext, a server middleware).
+  def current_job
+    Thread.current[:sample_app_job] || {}
+  end
+
+  def process_name
+    tag = Sidekiq.options[:tag].to_s
+    tag.empty? ? "sidekiq" : tag
+  end
+
+  # Server middleware: makes the job hash (queue, retry_count, enqueued_at) visible to workers.
+  class JobContext
+    def call(_worker, job, _queue)
+      Thread.current[:sample_app_job] = job
+      yield
+    ensure
+      Thread.current[:sample_app_job] = nil
+    end
+  end
+
+  # Base of every sample worker: records the finished job as one row.
+  class Job
+    include Sidekiq::Worker
+
+    def record(batch, detail = nil)
+      job = SampleApp.current_job
+      attempt = job.key?("retry_count") ? job["retry_count"].to_i + 2 : 1
+      enqueued = job["enqueued_at"] ? Time.at(job["enqueued_at"].to_f).utc.iso8601(6) : nil
+      # ON CONFLICT: a job that Sidekiq runs again (pushed back at shutdown) stays one row.
+      SampleApp.db.exec_params(
+        "INSERT INTO #{TABLE} (jid, batch, worker_class, queue, host, process, pid, attempt, detail, enqueued_at) " \
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (jid) DO NOTHING",
+        [jid, batch, self.class.name, job["queue"].to_s, Socket.gethostname, SampleApp.process_name,
+         Process.pid, attempt, detail, enqueued]
+      )
+    rescue PG::ConnectionBad, PG::UnableToSend
+      Thread.current[:sample_app_db] = nil
+      raise
+    end
+  end
+end
+
+require_relative "sample_app/workers"
+
+redis_options = {
+  url: ENV.fetch("SIDEKIQ_REDIS_URL", "redis://127.0.0.1:6379/0"),
+  username: ENV["SIDEKIQ_REDIS_USERNAME"],
+  password: ENV["SIDEKIQ_REDIS_PASSWORD"]
+}.reject { |_key, value| value.nil? || value.empty? }
+
+Sidekiq.configure_server do |config|
+  config.redis = redis_options
+  config.server_middleware { |chain| chain.add SampleApp::JobContext }
+end
+
+Sidekiq.configure_client do |config|
+  config.redis = redis_options
+end
