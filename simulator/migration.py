@@ -9,7 +9,9 @@ b. ``switch-producers``: the Rails/producer hosts switch to the new rules one at
    drained from the load balancer first and put back only when healthy;
 c. ``move-jobs``: jobs still waiting in queues nothing routes to any more (queued lists, retry
    and schedule sets) are moved with ``sidekiq_migrate_jobs``;
-d. ``stop-old``: processes stop listening to queues nothing is routed to, once they are empty.
+d. ``stop-old``: processes stop listening to queues nothing is routed to, once they are empty;
+e. ``final-sweep``: the job migration runs once more, because a retry or a job pushed back by a
+   restart returns to the queue it was first pushed to, which may be a retired one.
 
 The naive order (switch producers first, then workers) is computed too, so the simulator can
 show the difference. Everything here uses the routing engine; nothing is re-implemented.
@@ -26,7 +28,7 @@ from .inventory import Fleet, SidekiqHost
 from .queue_groups import Process, expand_queue_groups, process_concurrency
 from .routing import Router
 
-PHASES = ("listen-both", "switch-producers", "move-jobs", "stop-old")
+PHASES = ("listen-both", "switch-producers", "move-jobs", "stop-old", "final-sweep")
 
 
 @dataclass
@@ -116,6 +118,7 @@ class MigrationPlan:
                 {"name": "switch-producers", "order": self.producers},
                 {"name": "move-jobs", "from_queues": self.retired_queues},
                 {"name": "stop-old", "sidekiq": hosts(self.final)},
+                {"name": "final-sweep", "from_queues": self.retired_queues},
             ],
             "added_queues": self.added_queues,
             "retired_queues": self.retired_queues,
