@@ -16,6 +16,10 @@ require "yaml"
 require "pg"
 require "sidekiq"
 
+# Sidekiq 6.4.1 uses redis-rb 4.8 APIs that warn on every call (BRPOP, SADD); keep logs and the
+# CLI's JSON output clean.
+Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+
 module SampleApp
   TABLE = "sample_jobs"
 

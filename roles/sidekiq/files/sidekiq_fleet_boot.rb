@@ -11,6 +11,10 @@ require "sidekiq"
 require "sidekiq/sd_notify"
 require "sidekiq/systemd"
 
+# Sidekiq 6.4.1 calls BRPOP the way redis-rb 4.8 deprecates: without this, every fetch (every
+# 2 s per thread) writes a deprecation warning to the journal.
+Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+
 Sidekiq.configure_server do |config|
   interval = ENV.fetch("SIDEKIQ_AVERAGE_SCHEDULED_POLL_INTERVAL", "").strip
   config.average_scheduled_poll_interval = Float(interval) unless interval.empty?
