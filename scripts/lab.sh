@@ -67,7 +67,15 @@ cmd_docker() {
   fi
   if ! pgrep -x dockerd >/dev/null 2>&1; then
     log "starting dockerd in the background (log: /var/log/dockerd.log)"
-    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    # setsid + closed descriptors: the daemon must not inherit a caller's lock (for example
+    # `flock LOCK make test`), or it would hold that lock for as long as it runs.
+    (
+      for fd in /proc/self/fd/*; do
+        n="${fd##*/}"
+        [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null || true
+      done
+      exec setsid nohup dockerd </dev/null >/var/log/dockerd.log 2>&1
+    ) &
   fi
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then
