@@ -1,6 +1,7 @@
 """The fleet with real jobs: routing, processing, retries, metrics, health, restarts, sudo.
 
-Tests run in file order: the later ones restart and kill processes.
+Tests run in file order: the later ones restart and kill processes. They take the `producer`
+fixture rather than testinfra's parametrized `host`, which pytest would reorder to run first.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def test_environment_file_is_private_and_unit_stops_after_sidekiq_timeout(worker
         assert "TimeoutStopUSec=30s" in show and "KillSignal=15" in show and "-TSTP" in show
 
 
-def test_producer_and_workers_share_one_routing_map(host, workers):
-    mine = host.file("/etc/sidekiq-fleet/routing.yml").content_string
+def test_producer_and_workers_share_one_routing_map(producer, workers):
+    mine = producer.file("/etc/sidekiq-fleet/routing.yml").content_string
     for worker in workers.values():
         assert worker.file("/etc/sidekiq-fleet/routing.yml").content_string == mine
     assert "FlakyImportWorker: flaky_import" in mine and "ChecksumWorker: cpu-bound" in mine
@@ -115,8 +116,8 @@ def test_jobs_of_every_class_are_processed_on_nodes_listening_to_their_queue(fle
     assert hosts_used == set(WORKERS)
 
 
-def test_metrics_endpoint_shows_counts_and_readiness_is_200(host, fleet, workers):
-    text = http_body(host, "http://172.28.52.21:8082/metrics")
+def test_metrics_endpoint_shows_counts_and_readiness_is_200(producer, fleet, workers):
+    text = http_body(producer, "http://172.28.52.21:8082/metrics")
     processed = float(re.search(r"^sidekiq_jobs_processed_total (\S+)$", text, re.M).group(1))
     failed = float(re.search(r"^sidekiq_jobs_failed_total (\S+)$", text, re.M).group(1))
     assert processed >= JOBS_PER_CLASS * len(CLASSES)
@@ -131,7 +132,7 @@ def test_metrics_endpoint_shows_counts_and_readiness_is_200(host, fleet, workers
         assert http_status(worker, "http://127.0.0.1:8092/liveness") == 200
         assert http_status(worker, "http://127.0.0.1:8092/readiness") == 200
     # Health listens on loopback only in this scenario: the producer cannot reach it.
-    assert http_status(host, "http://172.28.52.21:8092/readiness") == 0
+    assert http_status(producer, "http://172.28.52.21:8092/readiness") == 0
 
 
 def test_readiness_fails_while_a_local_process_is_stopped(workers):
@@ -177,12 +178,12 @@ def test_kill_9_is_restarted_by_systemd_and_readiness_recovers(workers):
     )
 
 
-def test_restarting_the_target_while_jobs_flow_loses_no_job(host, fleet, workers):
+def test_restarting_the_target_while_jobs_flow_loses_no_job(producer, fleet, workers):
     batch = _batch("restart")
     per_class = 150
     classes = ("AuditEventWorker", "ChecksumWorker")  # one on each node
     for worker_class in classes:
-        host.check_output(
+        producer.check_output(
             f"nohup sidekiq-fleet-enqueue {worker_class} {per_class} --batch {batch} --rate 30 "
             f">/tmp/{batch}-{worker_class}.json 2>/tmp/{batch}-{worker_class}.err &"
         )
@@ -193,7 +194,7 @@ def test_restarting_the_target_while_jobs_flow_loses_no_job(host, fleet, workers
     for worker_class in classes:
         reply = wait_for(
             f"the {worker_class} producer to finish",
-            lambda wc=worker_class: _json_or_none(host.run(f"cat /tmp/{batch}-{wc}.json").stdout),
+            lambda wc=worker_class: _json_or_none(producer.run(f"cat /tmp/{batch}-{wc}.json").stdout),
             timeout=60,
         )
         assert reply["count"] == per_class
@@ -255,8 +256,8 @@ def test_unit_hardening_exposure_is_low(workers):
     assert score <= 3.0, out
 
 
-def test_registry_key_is_copied_from_the_producer(host, workers):
-    source = host.file("/var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key")
+def test_registry_key_is_copied_from_the_producer(producer, workers):
+    source = producer.file("/var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key")
     for worker in workers.values():
         key = worker.file("/etc/sidekiq-fleet/gitlab-registry.key")
         assert (key.mode, key.user, key.group) == (0o600, "git", "git")
@@ -275,7 +276,7 @@ def test_ldap_settings_and_sync_cron_are_rendered(workers):
         assert "30 1,13 * * *" in worker.file("/etc/sidekiq-fleet/app.yml").content_string
 
 
-def test_sidekiq_web_answers_on_loopback_with_basic_auth_only(host, workers):
+def test_sidekiq_web_answers_on_loopback_with_basic_auth_only(producer, workers):
     worker = workers["fleet-sidekiq1"]
     wait_for(
         "Sidekiq Web",
