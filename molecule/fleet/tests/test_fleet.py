@@ -194,7 +194,9 @@ def test_restarting_the_target_while_jobs_flow_loses_no_job(producer, fleet, wor
     for worker_class in classes:
         reply = wait_for(
             f"the {worker_class} producer to finish",
-            lambda wc=worker_class: _json_or_none(producer.run(f"cat /tmp/{batch}-{wc}.json").stdout),
+            lambda wc=worker_class: _json_or_none(
+                producer.run(f"cat /tmp/{batch}-{wc}.json").stdout
+            ),
             timeout=60,
         )
         assert reply["count"] == per_class
