@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the unit tests need on the machine that runs them (a real redis-server for the
-# job-migration and exporter tests). Installs them when missing and we are root on Debian;
+# job-migration and exporter tests, openssl for the exporter TLS test). Installs them when missing and we are root on Debian;
 # otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "hostdeps: installing ${missing[*]}" >&2
