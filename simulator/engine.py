@@ -40,6 +40,7 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from .queue_groups import is_strict, queue_weights
 from .stats import FleetRecorder
 
 __all__ = [
@@ -130,14 +131,11 @@ class ProcessSpec:
 
     @property
     def weights(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for q in self.queues:
-            out[q] = out.get(q, 0) + 1
-        return out
+        return queue_weights(self.queues)
 
     @property
     def strict(self) -> bool:
-        return all(w == 1 for w in self.weights.values())
+        return is_strict(self.queues)
 
 
 @dataclass(frozen=True)

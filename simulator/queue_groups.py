@@ -22,6 +22,19 @@ from .query import parse_query
 DEFAULT_CONCURRENCY = 20
 
 
+def queue_weights(queues: Sequence[str]) -> dict[str, int]:
+    """Queue -> weight (times listed), in first-listed order."""
+    out: dict[str, int] = {}
+    for queue in queues:
+        out[queue] = out.get(queue, 0) + 1
+    return out
+
+
+def is_strict(queues: Sequence[str]) -> bool:
+    """Sidekiq fetches in strict order unless some queue carries a weight above 1."""
+    return all(w == 1 for w in queue_weights(queues).values())
+
+
 @dataclass(frozen=True)
 class Process:
     """One Sidekiq process of a node (``sidekiq@<index>``)."""
@@ -34,15 +47,11 @@ class Process:
 
     @property
     def weights(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for queue in self.queues:
-            out[queue] = out.get(queue, 0) + 1
-        return out
+        return queue_weights(self.queues)
 
     @property
     def strict(self) -> bool:
-        """Sidekiq fetches in strict order unless some queue carries a weight above 1."""
-        return all(w == 1 for w in self.weights.values())
+        return is_strict(self.queues)
 
     def sidekiq_args(self) -> list[str]:
         """Arguments for ``sidekiq``: ``-c N`` then ``-q queue[,weight]`` per queue."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -225,21 +224,3 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - for `python -m`
-    parser = argparse.ArgumentParser(prog="fleetsim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_simulate_parser(sub)
-    add_capacity_parser(sub)
-    add_migrate_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except FleetError as exc:
-        print(f"fleetsim: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

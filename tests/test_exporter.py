@@ -6,10 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis_helpers import free_port as _free_port
+from redis_helpers import redis_server as start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "roles" / "sidekiq" / "files" / "sidekiq_exporter.py"
@@ -30,63 +30,13 @@ sys.modules["sidekiq_exporter"] = exporter
 _spec.loader.exec_module(exporter)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[tuple[int, str]]:
     """A throwaway redis-server on a random loopback port, with an ACL user like the lab's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server is not installed (apt-get install -y redis-server); "
-            "these tests need a real one"
-        )
-    port = _free_port()
     password = "p@ss:w/rd#%?&+=!"
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-                "--user",
-                "gitlab",
-                "on",
-                f">{password}",
-                "~*",
-                "&*",
-                "+@all",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            client = redis.Redis(port=port, username="gitlab", password=password, socket_timeout=2)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            if proc.poll() is not None:
-                pytest.fail(f"redis-server exited with {proc.returncode}")
-            client.ping()
-            yield port, password
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    acl = ["--user", "gitlab", "on", f">{password}", "~*", "&*", "+@all"]
+    with start_redis(acl, username="gitlab", password=password) as port:
+        yield port, password
 
 
 @pytest.fixture

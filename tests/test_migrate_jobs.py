@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis_helpers import redis_server as start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location(
@@ -25,46 +24,10 @@ spec.loader.exec_module(sidekiq_jobs)
 JobMigrator, rewrite_queue = sidekiq_jobs.JobMigrator, sidekiq_jobs.rewrite_queue
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed: `make test` installs it (apt redis-server)")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+def redis_server():
+    with start_redis() as port:
+        yield port
 
 
 @pytest.fixture
@@ -256,9 +219,7 @@ def test_ansible_module_check_mode_then_real_run(r, redis_server):
         assert out.returncode == 0, out.stdout + out.stderr
         # profile_tasks (ansible.cfg) prints a timing line before the JSON document
         doc, _ = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{") :])
-        return doc["plays"][0]["tasks"][0]["hosts"][
-            "localhost"
-        ]
+        return doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
     checked = run("--check")
     assert checked["changed"] and checked["moved_total"] == 1 and checked["quarantined_total"] == 1

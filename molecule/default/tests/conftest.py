@@ -41,7 +41,10 @@ def worker_env(worker: testinfra.host.Host) -> dict[str, str]:
 
 
 def tcp_probe(host: testinfra.host.Host, address: str, port: int, timeout: float = 3.0) -> str:
-    """Open a TCP connection from `host`: 'open', 'refused' (a host answered) or 'timeout' (dropped)."""
+    """Open a TCP connection from `host`.
+
+    Returns 'open', 'refused' (a host answered) or 'timeout' (dropped).
+    """
     script = (
         "import socket, sys\n"
         f"s = socket.socket(); s.settimeout({timeout})\n"

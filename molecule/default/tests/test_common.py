@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import host_spec
 
-testinfra_hosts = [host_spec(name) for name in ("mol-redis", "mol-postgresql", "mol-gitaly", "mol-sidekiq", "mol-outsider")]
+testinfra_hosts = [
+    host_spec(name)
+    for name in ("mol-redis", "mol-postgresql", "mol-gitaly", "mol-sidekiq", "mol-outsider")
+]
 
 
 @pytest.mark.parametrize(("name", "uid"), [("git", 9000), ("gitlab-www", 9001), ("registry", 9002)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import host_spec, tcp_probe
 
 testinfra_hosts = [host_spec("mol-outsider")]

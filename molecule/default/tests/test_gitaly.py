@@ -1,4 +1,4 @@
-"""Gitaly: config parses, listens on TCP with the token the worker gets, storages owned by git 9000."""
+"""Gitaly: config parses, listens on TCP with the worker's token, storages owned by git 9000."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def gitaly_config(host) -> dict:
 def test_config_parses_and_listens_on_tcp(host):
     config = gitaly_config(host)
     assert config["listen_addr"] == "0.0.0.0:8075"
-    assert config["storage"] == [{"name": "default", "path": "/var/opt/gitlab/git-data/repositories"}]
+    assert config["storage"] == [
+        {"name": "default", "path": "/var/opt/gitlab/git-data/repositories"}
+    ]
 
 
 def test_token_equals_the_one_the_worker_gets(host, worker_env):

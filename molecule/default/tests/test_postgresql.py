@@ -20,14 +20,17 @@ def test_pg_hba_has_no_trust_line_for_tcp(host):
     assert not [r for r in tcp if r.endswith(" trust")]
     hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
     assert not [
-        line for line in hba.splitlines() if line.split() and line.split()[0].startswith("host") and "trust" in line.split()
+        line
+        for line in hba.splitlines()
+        if line.split() and line.split()[0].startswith("host") and "trust" in line.split()
     ]
 
 
 def test_app_database_is_open_to_the_worker_address_only(host):
     rules = psql_as_postgres(
-        host, "SELECT address || ' ' || auth_method FROM pg_hba_file_rules "
-        "WHERE type = 'host' AND 'gitlabhq_production' = ANY(database)"
+        host,
+        "SELECT address || ' ' || auth_method FROM pg_hba_file_rules "
+        "WHERE type = 'host' AND 'gitlabhq_production' = ANY(database)",
     )
     assert rules.split("\n") == ["172.28.51.21 scram-sha-256"]
 
@@ -44,12 +47,16 @@ def test_postgresql_listens_on_the_inventory_addresses(host):
 
 def test_worker_connects_with_scram(worker):
     out = worker.check_output(
-        with_worker_env("psql 'sslmode=disable' -XAtq -c \"SELECT current_user || ' ' || current_database()\"")
+        with_worker_env(
+            "psql 'sslmode=disable' -XAtq -c \"SELECT current_user || ' ' || current_database()\""
+        )
     )
     assert out.strip() == "gitlab gitlabhq_production"
 
 
 def test_worker_is_refused_with_a_wrong_password(worker):
-    out = worker.run(with_worker_env("PGPASSWORD=wrong-password psql 'sslmode=disable' -XAtq -c 'SELECT 1'"))
+    out = worker.run(
+        with_worker_env("PGPASSWORD=wrong-password psql 'sslmode=disable' -XAtq -c 'SELECT 1'")
+    )
     assert out.rc != 0
     assert 'password authentication failed for user "gitlab"' in out.stderr

@@ -8,7 +8,11 @@ testinfra_hosts = [host_spec("mol-redis")]
 
 
 def test_redis_listens_on_loopback_and_the_worker_network_only(host):
-    listeners = {s.split("://", 1)[1] for s in (str(x) for x in host.socket.get_listening_sockets()) if ":6379" in s}
+    listeners = {
+        s.split("://", 1)[1]
+        for s in (str(x) for x in host.socket.get_listening_sockets())
+        if ":6379" in s
+    }
     assert "0.0.0.0:6379" not in listeners
     assert "127.0.0.1:6379" in listeners
     assert "172.28.51.11:6379" in listeners
@@ -26,18 +30,24 @@ def test_redis_never_evicts_and_appends_every_second(host):
 def test_redis_config_keeps_no_clear_text_password(host):
     conf = host.file("/etc/redis/redis.conf")
     assert conf.mode == 0o640
-    assert ">" not in "".join(line for line in conf.content_string.splitlines() if line.startswith("user "))
+    assert ">" not in "".join(
+        line for line in conf.content_string.splitlines() if line.startswith("user ")
+    )
 
 
 def test_redis_unit_keeps_debian_hardening(host):
-    unit = host.check_output("systemctl show redis-server -p ProtectSystem -p NoNewPrivileges -p PrivateUsers")
+    unit = host.check_output(
+        "systemctl show redis-server -p ProtectSystem -p NoNewPrivileges -p PrivateUsers"
+    )
     assert "ProtectSystem=strict" in unit
     assert "NoNewPrivileges=yes" in unit
     assert host.service("redis-server").is_running
 
 
 def test_worker_gets_pong_with_the_password_from_its_url(worker, worker_env):
-    assert any(c in worker_env["REDIS_PASSWORD"] for c in "@:/#%?&+=!"), "the test password must hold URL-unsafe characters"
+    assert any(c in worker_env["REDIS_PASSWORD"] for c in "@:/#%?&+=!"), (
+        "the test password must hold URL-unsafe characters"
+    )
     out = worker.check_output(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" ping'))
     assert out.strip() == "PONG"
 
@@ -45,7 +55,12 @@ def test_worker_gets_pong_with_the_password_from_its_url(worker, worker_env):
 def test_worker_is_refused_without_the_password(worker):
     out = worker.run(with_worker_env('redis-cli -h "$REDIS_HOST" ping'))
     assert "NOAUTH" in out.stdout + out.stderr
-    wrong = worker.run(with_worker_env('redis-cli --no-auth-warning -h "$REDIS_HOST" --user "$REDIS_USERNAME" --pass wrong-password ping'))
+    wrong = worker.run(
+        with_worker_env(
+            'redis-cli --no-auth-warning -h "$REDIS_HOST" --user "$REDIS_USERNAME" '
+            "--pass wrong-password ping"
+        )
+    )
     assert "WRONGPASS" in wrong.stdout + wrong.stderr
 
 
@@ -57,13 +72,27 @@ def test_live_server_runs_noeviction_and_aof(worker):
 
 
 def test_app_user_may_not_run_dangerous_commands(worker):
-    commands = ("FLUSHALL", "FLUSHDB", "CONFIG GET maxmemory-policy", "KEYS '*'", "ACL SETUSER gitlab +flushall", "SHUTDOWN")
+    commands = (
+        "FLUSHALL",
+        "FLUSHDB",
+        "CONFIG GET maxmemory-policy",
+        "KEYS '*'",
+        "ACL SETUSER gitlab +flushall",
+        "SHUTDOWN",
+    )
     for command in commands:
         out = worker.run(with_worker_env(f'redis-cli --no-auth-warning -u "$REDIS_URL" {command}'))
-        assert "NOPERM" in out.stdout + out.stderr, f"{command} was not refused: {out.stdout}{out.stderr}"
+        assert "NOPERM" in out.stdout + out.stderr, (
+            f"{command} was not refused: {out.stdout}{out.stderr}"
+        )
     # DEBUG is refused twice over: the ACL, and Redis 7's enable-debug-command (checked first).
     out = worker.run(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" DEBUG SLEEP 0'))
-    assert "NOPERM" in out.stdout + out.stderr or "DEBUG command not allowed" in out.stdout + out.stderr
+    assert (
+        "NOPERM" in out.stdout + out.stderr
+        or "DEBUG command not allowed" in out.stdout + out.stderr
+    )
     # and the app user can do what Sidekiq does
-    push = worker.check_output(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" LPUSH queue:molecule job'))
+    push = worker.check_output(
+        with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" LPUSH queue:molecule job')
+    )
     assert int(push) >= 1
