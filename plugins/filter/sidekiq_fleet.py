@@ -4,6 +4,8 @@
   concurrency, sidekiq arguments), from the same code ``fleetsim plan`` uses.
 - ``rules | sidekiq_routing_map(catalog)``: worker class -> queue, for producers and workers.
 - ``hostvars | sidekiq_fleet_findings(groups)``: the fleet checks, for the preflight play.
+- ``hostvars | sidekiq_migration_plan(groups, target)``: the phases of a routing migration
+  (``simulator.migration.plan_migration``), for playbooks/migrate_routing.yml.
 Bad input raises an error with the engine's message (file, rule, position and fix).
 """
 
@@ -24,6 +26,7 @@ from simulator.catalog import cached_catalog
 from simulator.checks import check_fleet
 from simulator.errors import FleetError
 from simulator.inventory import Fleet, _plain
+from simulator.migration import MigrationTarget, plan_migration, plan_problems
 from simulator.queue_groups import expand_queue_groups
 from simulator.routing import Router
 
@@ -74,10 +77,54 @@ def sidekiq_fleet_findings(hostvars: Any, groups: Any, source: str = "inventory"
         raise AnsibleFilterError(f"preflight: {exc}") from None
 
 
+def sidekiq_migration_plan(
+    hostvars: Any, groups: Any, target: Any, source: str = "inventory"
+) -> dict[str, Any]:
+    """The migration plan as plain data: per sidekiq host its current, listen-both and final
+    ``sidekiq_queue_groups``, the producers in switch order, the job mapping (worker class ->
+    new queue), the retired and added queues and the plan's problems.
+
+    ``target`` is what ``fleetsim migrate --to`` reads: ``{sidekiq_routing_rules: ...,
+    sidekiq_queue_groups: [...], hosts: {HOST: {sidekiq_queue_groups: [...]}}}``.
+    """
+    target = _plain(target) or {}
+    if not isinstance(target, dict) or not target.get("sidekiq_routing_rules"):
+        raise AnsibleFilterError("sidekiq_migration_plan: the target needs sidekiq_routing_rules")
+    try:
+        fleet = Fleet.from_hostvars(hostvars, groups, source=source)
+        per_host: dict[str, list[str]] = {}
+        if target.get("sidekiq_queue_groups") is not None:
+            per_host = {h: target["sidekiq_queue_groups"] for h in fleet.groups["sidekiq"]}
+        for host, hv in (target.get("hosts") or {}).items():
+            if host not in fleet.groups["sidekiq"]:
+                raise AnsibleFilterError(
+                    f"sidekiq_migration_plan: host {host!r} is not in the sidekiq group"
+                )
+            if isinstance(hv, dict) and hv.get("sidekiq_queue_groups") is not None:
+                per_host[host] = hv["sidekiq_queue_groups"]
+        plan = plan_migration(
+            fleet, MigrationTarget(target["sidekiq_routing_rules"], per_host, "target")
+        )
+        problems = plan_problems(fleet, plan)
+    except FleetError as exc:
+        raise AnsibleFilterError(f"sidekiq_migration_plan: {exc}") from None
+    return {
+        "current": {h: hp.queue_groups() for h, hp in plan.current.items()},
+        "both": {h: hp.queue_groups() for h, hp in plan.both.items()},
+        "final": {h: hp.queue_groups() for h, hp in plan.final.items()},
+        "producers": list(plan.producers),
+        "mapping": dict(plan.mapping),
+        "retired_queues": list(plan.retired_queues),
+        "added_queues": list(plan.added_queues),
+        "problems": problems,
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "sidekiq_processes": sidekiq_processes,
             "sidekiq_routing_map": sidekiq_routing_map,
             "sidekiq_fleet_findings": sidekiq_fleet_findings,
+            "sidekiq_migration_plan": sidekiq_migration_plan,
         }
