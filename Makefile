@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios run one after another (2-core machines: never two at once).
-SCENARIOS ?= default fleet
+SCENARIOS ?= default fleet migration
 
 .PHONY: help setup hostdeps lint unit molecule test demo lab-up lab-down docker image bench clean
 

@@ -197,6 +197,9 @@ def _vault_secrets(loader: Any) -> None:
         loader.set_vault_secrets([("default", secret)])
 
 
+_PLUGIN_LOADER_READY = False
+
+
 def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read an Ansible inventory (directory or file) into a ``Fleet``."""
     path = Path(path)
@@ -208,6 +211,7 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         from ansible.errors import AnsibleError
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
+        from ansible.plugins.loader import init_plugin_loader
         from ansible.template import Templar
         from ansible.vars.manager import VariableManager
     except ImportError:  # pragma: no cover - ansible-core is a dependency
@@ -215,6 +219,12 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             "ansible-core is not installed", hint="run `make setup` and use .venv/bin/fleetsim"
         ) from None
     try:
+        # The collection loader, so FQCN lookups in the inventory (ansible.builtin.env) resolve;
+        # once per process (a second call only warns).
+        global _PLUGIN_LOADER_READY
+        if not _PLUGIN_LOADER_READY:
+            init_plugin_loader()
+            _PLUGIN_LOADER_READY = True
         loader = DataLoader()
         _vault_secrets(loader)
         inventory = InventoryManager(loader=loader, sources=[str(path)])
