@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
+import testinfra
 from conftest import host_spec, tcp_probe
 
 testinfra_hosts = [host_spec("mol-outsider")]
@@ -29,3 +33,34 @@ def test_rules_are_default_deny(host):
 def test_ssh_is_closed_without_admin_cidrs(host):
     ruleset = host.check_output("nft list table inet sidekiq_fleet")
     assert "dport 22" not in ruleset
+
+
+def test_ssh_allowed_only_from_the_session_that_applied_the_rules():
+    """The gitaly node's firewall was applied over SSH (sudo drops SSH_CONNECTION): port 22
+    stays open to the controller's address on the lab network, and to nothing else."""
+    gitaly = testinfra.get_host(host_spec("mol-gitaly"))
+    ruleset = gitaly.check_output("nft list table inet sidekiq_fleet")
+    ssh_rules = [line.strip() for line in ruleset.splitlines() if "dport 22 " in line]
+    assert len(ssh_rules) == 1 and "ip saddr 172.28.51.1 " in ssh_rules[0], ruleset
+
+
+def test_outsider_cannot_reach_ssh(host):
+    assert tcp_probe(host, "172.28.51.13", 22) == "timeout"
+
+
+def test_controller_opens_a_new_ssh_session():
+    key = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fleetadmin_ed25519")
+    result = subprocess.run(
+        ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "ControlMaster=no", "-o", "ControlPath=none",
+         "fleetadmin@172.28.51.13", "sudo", "-n", "nft", "list", "table", "inet", "sidekiq_fleet"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0 and "policy drop" in result.stdout, result.stderr
+
+
+def test_fleet_table_is_loaded_by_its_own_unit_not_nftables_service(host):
+    unit = host.service("sidekiq-fleet-firewall")
+    assert unit.is_enabled
+    assert not host.file("/etc/nftables.conf").contains("sidekiq-fleet")
