@@ -50,6 +50,25 @@ secs=$(( $(date +%s) - start ))
 echo "processed $done_jobs of $want jobs (rows in PostgreSQL) in about ${secs} s"
 psql_lab "SELECT host, queue, count(*) FROM sample_jobs WHERE batch = '$batch' GROUP BY 1, 2 ORDER BY 1, 2" \
   | sed 's/^/  /'
+if [ "$done_jobs" -lt "$want" ]; then
+  # Name what is missing: each class short of its jobs, the queue it is routed to, who listens.
+  counts="$(psql_lab "SELECT worker_class, count(DISTINCT jid) FROM sample_jobs WHERE batch = '$batch' GROUP BY 1" || true)"
+  fleetsim plan -i inventories/lab --json | python3 -c '
+import json, sys
+want = int(sys.argv[1])
+done = dict(line.split("|") for line in sys.argv[2].splitlines() if "|" in line)
+routes = {w: r for r in json.load(sys.stdin)["routing"] for w in r["workers"]}
+for cls in sys.argv[3:]:
+    got = int(done.get(cls, 0))
+    if got < want:
+        route = routes.get(cls, {"queue": "?", "listeners": []})
+        queue, listeners = route["queue"], ", ".join(route["listeners"]) or "nobody"
+        print(f"  missing: {want - got} of {want} {cls} jobs, queue {queue}, listened to by {listeners}")
+' "$JOBS_PER_CLASS" "$counts" "${classes[@]}" >&2 || true
+  echo "demo: error: only $done_jobs of $want jobs were processed within 120 s. Look at the" \
+    "workers' logs (docker exec sidekiq-fleet-sidekiq1 journalctl -u 'sidekiq@*') and $OUT/site.log." >&2
+  exit 1
+fi
 
 say "Metrics and health on the worker nodes"
 for host in sidekiq1 sidekiq2; do
