@@ -262,7 +262,8 @@ def test_registry_key_is_copied_from_the_producer(producer, workers):
     source = producer.file("/var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key")
     for worker in workers.values():
         key = worker.file("/etc/sidekiq-fleet/gitlab-registry.key")
-        assert (key.mode, key.user, key.group) == (0o600, "git", "git")
+        # root owns it, the app group reads it: the app user cannot rewrite the registry's key.
+        assert (key.mode, key.user, key.group) == (0o440, "root", "git")
         assert key.sha256sum == source.sha256sum
         assert (
             "api_url: http://172.28.52.31:5000"
@@ -294,6 +295,25 @@ def test_sidekiq_web_answers_on_loopback_with_basic_auth_only(producer, workers)
     assert http_status(worker, "http://127.0.0.1:3211/", auth=f"admin:{password}") == 200
     assert worker.socket("tcp://127.0.0.1:3211").is_listening
     assert not worker.socket("tcp://0.0.0.0:3211").is_listening
+
+
+def test_sidekiq_web_session_secret_is_random_per_node(workers):
+    """The cookie secret is random and kept on the node, not derived from the shared password."""
+    secrets = set()
+    for worker in workers.values():
+        path = "/etc/sidekiq-fleet/sidekiq-web-session.env"
+        secret_file = worker.file(path)
+        assert (secret_file.mode, secret_file.user) == (0o600, "root")
+        secret = secret_file.content_string.strip().split("=", 1)[1]
+        password = worker.check_output(
+            "bash -c "
+            + shlex.quote('. /etc/sidekiq-fleet/sidekiq-web.env; printf %s "$SIDEKIQ_WEB_PASSWORD"')
+        )
+        assert len(secret) == 64 and password not in secret
+        web_env = worker.file("/etc/sidekiq-fleet/sidekiq-web.env").content_string
+        assert "SESSION_SECRET" not in web_env
+        secrets.add(secret)
+    assert len(secrets) == len(workers)
 
 
 def test_throughput_of_the_fleet(fleet):
