@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from redis_helpers import redis_server as start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ def job(jid: str, cls: str, queue: str, **extra) -> str:
 
 
 MAPPING = {"A": "fast", "B": "slow", "ActionMailer::MailDeliveryJob": "mailers"}
+#: queues nothing routes to or listens to after the routing change (the plan's retired_queues)
+RETIRED = ["a_worker", "b_worker", "old", "x"]
 
 
 def test_rewrite_queue_keeps_every_other_byte():
@@ -70,7 +74,7 @@ def test_queued_lists_drain_oldest_first_and_keep_order(r):
         r.lpush("queue:a_worker", job(f"a{i}", "A", "a_worker"))
     r.lpush("queue:fast", job("f0", "A", "fast"))
     r.sadd("queues", "a_worker", "fast")
-    report = JobMigrator(r, MAPPING).run()
+    report = JobMigrator(r, MAPPING, retired=["a_worker"]).run()
     assert report.moved == {"queue:a_worker -> queue:fast": 5}
     jids = [json.loads(x)["jid"] for x in reversed(r.lrange("queue:fast", 0, -1))]
     assert jids == ["f0", "a0", "a1", "a2", "a3", "a4"]  # oldest first, appended at newest end
@@ -82,7 +86,7 @@ def test_queued_lists_drain_oldest_first_and_keep_order(r):
 def test_retry_and_schedule_keep_score_and_fields(r):
     r.zadd("retry", {job("r1", "B", "b_worker", retry_count=3, error_message="boom"): 1700.5})
     r.zadd("schedule", {job("s1", "A", "a_worker"): 1800.25, job("s2", "A", "fast"): 1900})
-    report = JobMigrator(r, MAPPING).run()
+    report = JobMigrator(r, MAPPING, retired=RETIRED).run()
     assert report.moved == {"retry: b_worker -> slow": 1, "schedule: a_worker -> fast": 1}
     ((member, score),) = r.zrange("retry", 0, -1, withscores=True)
     data = json.loads(member)
@@ -100,7 +104,7 @@ def test_unknown_and_unreadable_jobs_are_never_lost(r):
         job("k2", "A", "old"),
     )
     r.zadd("retry", {job("u2", "Nope", "x"): 5, "garbage": 6})
-    report = JobMigrator(r, MAPPING).run()
+    report = JobMigrator(r, MAPPING, retired=RETIRED).run()
     assert report.moved == {"queue:old -> queue:fast": 2}
     assert sorted(r.lrange("queue:old", 0, -1)) == sorted(
         [b"{not json", job("u1", "Unknown", "old").encode()]
@@ -109,16 +113,16 @@ def test_unknown_and_unreadable_jobs_are_never_lost(r):
         "queue:old: unreadable payload": 1,
         "queue:old: class Unknown not in the mapping": 1,
         "retry: class Nope not in the mapping": 1,
-        "retry: unreadable payload": 1,
+        "retry: unreadable payload, queue unknown": 1,
     }
     assert r.zcard("retry") == 2 and report.forgotten_queues == []
-    # quarantine mode moves them, unchanged, to the reported list
-    report = JobMigrator(r, MAPPING, unknown="quarantine").run()
-    assert report.quarantined == {"queue:old": 2, "retry": 2}
-    assert r.llen("queue:old") == 0 and r.zcard("retry") == 0
+    # quarantine mode moves them, unchanged, to the reported list; an unreadable retry/schedule
+    # member stays: its queue cannot be read, so it may be a live queue's job
+    report = JobMigrator(r, MAPPING, retired=RETIRED, unknown="quarantine").run()
+    assert report.quarantined == {"queue:old": 2, "retry": 1}
+    assert r.llen("queue:old") == 0 and r.zrange("retry", 0, -1) == [b"garbage"]
     assert set(r.lrange("sidekiq-fleet:quarantine", 0, -1)) == {
         b"{not json",
-        b"garbage",
         job("u1", "Unknown", "old").encode(),
         job("u2", "Nope", "x").encode(),
     }
@@ -129,18 +133,18 @@ def test_check_mode_reports_and_changes_nothing_and_runs_are_idempotent(r):
         r.lpush("queue:old", job(f"j{i}", "B", "old"))
     r.zadd("retry", {job("r", "A", "old"): 1})
     before = {k: r.dump(k) for k in r.scan_iter()}
-    report = JobMigrator(r, MAPPING, check=True).run()
+    report = JobMigrator(r, MAPPING, retired=["old"], check=True).run()
     assert report.moved == {"retry: old -> fast": 1, "queue:old -> queue:slow": 3}
     assert {k: r.dump(k) for k in r.scan_iter()} == before
-    assert JobMigrator(r, MAPPING).run().changed
-    again = JobMigrator(r, MAPPING).run()
+    assert JobMigrator(r, MAPPING, retired=["old"]).run().changed
+    again = JobMigrator(r, MAPPING, retired=["old"]).run()
     assert not again.changed and again.moved == {}
 
 
 def test_wrapped_activejob_mailers(r):
     wrapper = sidekiq_jobs.JOB_WRAPPER
     r.lpush("queue:default", job("m1", wrapper, "default", wrapped="ActionMailer::MailDeliveryJob"))
-    report = JobMigrator(r, MAPPING).run()
+    report = JobMigrator(r, MAPPING, retired=["default"]).run()
     assert report.moved == {"queue:default -> queue:mailers": 1}
 
 
@@ -170,10 +174,11 @@ def test_concurrent_fetchers_and_producers_lose_and_duplicate_nothing(r, redis_s
     ]
     for t in threads:
         t.start()
-    migrator = JobMigrator(r, MAPPING, batch=50)
+    migrator = JobMigrator(r, MAPPING, retired=["old"], batch=50)
     migrator.run()
     threads[-1].join()
-    JobMigrator(r, MAPPING, batch=50).run()  # producers are switched; a second run sweeps
+    # producers are switched; a second run sweeps
+    JobMigrator(r, MAPPING, retired=["old"], batch=50).run()
     time.sleep(0.3)
     stop.set()
     for t in threads[:-1]:
@@ -184,46 +189,271 @@ def test_concurrent_fetchers_and_producers_lose_and_duplicate_nothing(r, redis_s
     assert len(set(jids)) == len(jids)
 
 
-def test_ansible_module_check_mode_then_real_run(r, redis_server):
-    r.lpush("queue:old", job("x1", "A", "old"), job("x2", "Gone", "old"))
+def run_module(args: dict, *extra: str, ok: bool = True) -> dict:
+    """Run the module through `ansible localhost -m` (ansible.posix.json callback): its result."""
     exe = Path(sys.executable).parent / "ansible"
-    args = json.dumps({"mapping": MAPPING, "redis_port": redis_server, "unknown": "quarantine"})
     env = {
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "PATH": str(exe.parent) + ":/usr/bin:/bin",
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
     }
+    out = subprocess.run(
+        [
+            str(exe),
+            "localhost",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-m",
+            "sidekiq_migrate_jobs",
+            "-a",
+            json.dumps(args),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (out.returncode == 0) == ok, out.stdout + out.stderr
+    # profile_tasks (ansible.cfg) prints a timing line before the JSON document
+    doc, _ = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{") :])
+    result = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert bool(result.get("failed")) != ok, result
+    return result
 
-    def run(*extra):
-        out = subprocess.run(
-            [
-                str(exe),
-                "localhost",
-                "-c",
-                "local",
-                "-e",
-                f"ansible_python_interpreter={sys.executable}",
-                "-m",
-                "sidekiq_migrate_jobs",
-                "-a",
-                args,
-                *extra,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        # profile_tasks (ansible.cfg) prints a timing line before the JSON document
-        doc, _ = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{") :])
-        return doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
-    checked = run("--check")
+def test_ansible_module_check_mode_then_real_run(r, redis_server):
+    r.lpush("queue:old", job("x1", "A", "old"), job("x2", "Gone", "old"))
+    args = {
+        "mapping": MAPPING,
+        "retired_queues": ["old"],
+        "redis_port": redis_server,
+        "unknown": "quarantine",
+    }
+    checked = run_module(args, "--check")
     assert checked["changed"] and checked["moved_total"] == 1 and checked["quarantined_total"] == 1
     assert r.llen("queue:old") == 2
-    done = run()
+    done = run_module(args)
     assert done["moved"] == {"queue:old -> queue:fast": 1} and r.llen("queue:old") == 0
-    assert run()["changed"] is False
+    assert run_module(args)["changed"] is False
+
+
+# -- security review, issue 9 item 6: never pull a live job -------------------------------------
+
+
+def snapshot(r) -> dict:
+    return {k: r.dump(k) for k in r.scan_iter()}
+
+
+def test_jobs_of_live_queues_stay_exactly_as_they_are_whatever_their_class(r):
+    """Only retired queues are touched: a retry/scheduled job (or a queued one) whose queue is
+    still listened to stays byte for byte, even when its class maps elsewhere or nowhere."""
+    live = {
+        "retry": {job("r1", "A", "default"): 1, job("r2", "Unknown", "default"): 2},
+        "schedule": {job("s1", "Gone", "fast"): 3, job("s2", "B", "default"): 4},
+    }
+    for key, members in live.items():
+        r.zadd(key, members)
+    r.lpush("queue:default", job("d1", "A", "default"), job("d2", "Unknown", "default"), "{bad")
+    r.sadd("queues", "default", "old")
+    before = snapshot(r)
+    r.zadd("retry", {job("r3", "Unknown", "old"): 5, job("r4", "A", "old"): 6})
+    r.zadd("schedule", {job("s3", "Gone", "old"): 7})
+    report = JobMigrator(r, MAPPING, retired=["old"], unknown="quarantine").run()
+    assert report.moved == {"retry: old -> fast": 1}
+    assert report.quarantined == {"retry": 1, "schedule": 1}
+    for key, members in live.items():  # same members, same scores
+        assert set(r.zrange(key, 0, -1, withscores=True)) >= {
+            (m.encode(), float(s)) for m, s in members.items()
+        }
+    assert r.zcard("retry") == 3 and r.zcard("schedule") == 2
+    assert r.dump("queue:default") == before[b"queue:default"]
+    assert set(r.lrange("sidekiq-fleet:quarantine", 0, -1)) == {
+        job("r3", "Unknown", "old").encode(),
+        job("s3", "Gone", "old").encode(),
+    }
+    assert r.smembers("queues") == {b"default"}  # the retired, empty queue is forgotten
+
+
+def test_a_retired_queue_that_is_still_a_routing_destination_is_not_drained(r):
+    r.lpush("queue:fast", job("f1", "B", "fast"))
+    r.lpush("queue:old", job("o1", "B", "old"))
+    report = JobMigrator(r, MAPPING, retired=["old", "fast"]).run()
+    assert report.retired_but_routed == ["fast"]
+    assert report.moved == {"queue:old -> queue:slow": 1}
+    assert r.lrange("queue:fast", 0, -1) == [job("f1", "B", "fast").encode()]
+
+
+def test_empty_mapping_is_refused_and_nothing_is_touched(r, redis_server):
+    r.lpush("queue:old", job("o1", "A", "old"))
+    r.zadd("retry", {job("r1", "A", "old"): 1})
+    before = snapshot(r)
+    with pytest.raises(ValueError, match="mapping is empty"):
+        JobMigrator(r, {}, retired=["old"], unknown="quarantine")
+    args = {"mapping": {}, "retired_queues": ["old"], "redis_port": redis_server}
+    result = run_module({**args, "unknown": "quarantine"}, ok=False)
+    assert "mapping is empty" in result["msg"]
+    assert snapshot(r) == before
+
+
+def deep_job(jid: str, queue: str, depth: int = 100_000) -> str:
+    return job(jid, "A", queue).replace('"args":[1,', '"args":[' + "[" * depth + "]" * depth + ",")
+
+
+def test_deeply_nested_payload_is_unreadable_not_a_crash(r):
+    deep = deep_job("deep1", "old")
+    with pytest.raises(RecursionError):
+        json.loads(deep)
+    assert sidekiq_jobs.job_class(deep) is None
+    r.lpush("queue:old", deep, job("o1", "A", "old"))
+    r.zadd("retry", {deep_job("deep2", "old"): 1})
+    report = JobMigrator(r, MAPPING, retired=["old"]).run()
+    assert report.moved == {"queue:old -> queue:fast": 1}
+    assert report.left == {
+        "queue:old: unreadable payload": 1,
+        "retry: unreadable payload, queue unknown": 1,
+    }
+    report = JobMigrator(r, MAPPING, retired=["old"], unknown="quarantine").run()
+    assert report.quarantined == {"queue:old": 1}
+    assert r.lrange("sidekiq-fleet:quarantine", 0, -1) == [deep.encode()]
+    assert r.zrange("retry", 0, -1) == [deep_job("deep2", "old").encode()]
+
+
+def test_rewritten_member_already_in_the_set_is_a_conflict_not_a_merge(r):
+    """Rewriting the queue of a retry/schedule member changes the member; if that member is
+    already there, a ZADD would merge two jobs into one. The original stays, reported."""
+    original, rewritten = job("j1", "A", "old"), job("j1", "A", "fast")
+    assert rewrite_queue(original, "fast") == rewritten
+    r.zadd("retry", {original: 10, rewritten: 20, job("j2", "A", "old"): 30})
+    checked = JobMigrator(r, MAPPING, retired=["old"], check=True).run()
+    assert checked.conflicts == {"retry: old -> fast": 1}
+    assert checked.moved == {"retry: old -> fast": 1}
+    report = JobMigrator(r, MAPPING, retired=["old"], unknown="quarantine").run()
+    assert report.conflicts == {"retry: old -> fast": 1}
+    assert report.moved == {"retry: old -> fast": 1}  # j2
+    assert report.left == {"retry: rewritten payload already in the set": 1}
+    assert report.quarantined == {} and r.llen("sidekiq-fleet:quarantine") == 0
+    assert dict(r.zrange("retry", 0, -1, withscores=True)) == {
+        original.encode(): 10.0,
+        rewritten.encode(): 20.0,
+        job("j2", "A", "fast").encode(): 30.0,
+    }
+
+
+def test_redis_error_midway_leaves_every_job_and_reports_what_moved(r):
+    """WRONGTYPE on the 2nd retired queue's destination: the script checks before it writes, so
+    the job stays in its queue (a Lua error does not roll back earlier writes), and the report
+    of the run so far says what already moved."""
+    r.lpush("queue:a_old", job("a1", "A", "a_old"), job("a2", "A", "a_old"))
+    r.lpush("queue:b_old", job("b1", "B", "b_old"), job("b2", "B", "b_old"))
+    r.set("queue:slow", "not a list")
+    migrator = JobMigrator(r, MAPPING, retired=["a_old", "b_old"])
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        migrator.run()
+    assert migrator.report.moved == {"queue:a_old -> queue:fast": 2}
+    assert migrator.report.touched_keys == {"queue:a_old", "queue:fast", "queues"}
+    assert migrator.report.failed_key == "queue:b_old"
+    assert r.llen("queue:b_old") == 2 and r.get("queue:slow") == b"not a list"
+
+
+def test_quarantine_key_of_the_wrong_type_loses_nothing(r):
+    r.zadd("schedule", {job("s1", "Gone", "old"): 1})
+    r.lpush("queue:old", job("o1", "Gone", "old"))
+    r.set("sidekiq-fleet:quarantine", "oops")
+    migrator = JobMigrator(r, MAPPING, retired=["old"], unknown="quarantine")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        migrator.run()
+    assert migrator.report.failed_key == "schedule" and r.zcard("schedule") == 1
+    r.delete("schedule")
+    migrator = JobMigrator(r, MAPPING, retired=["old"], unknown="quarantine")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        migrator.run()
+    assert migrator.report.failed_key == "queue:old" and r.llen("queue:old") == 1
+
+
+def test_ansible_module_fails_midway_with_the_partial_report(r, redis_server):
+    r.lpush("queue:a_old", job("a1", "A", "a_old"), job("a2", "A", "a_old"))
+    r.lpush("queue:b_old", job("b1", "B", "b_old"))
+    r.set("queue:slow", "not a list")
+    args = {"mapping": MAPPING, "retired_queues": ["a_old", "b_old"], "redis_port": redis_server}
+    result = run_module(args, ok=False)
+    assert "queue:b_old" in result["msg"] and "WRONGTYPE" in result["msg"]
+    assert result["changed"] is True
+    assert result["moved"] == {"queue:a_old -> queue:fast": 2} and result["moved_total"] == 2
+    assert result["touched_keys"] == ["queue:a_old", "queue:fast", "queues"]
+    assert r.llen("queue:b_old") == 1 and r.llen("queue:fast") == 2
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_ansible_module_times_out_on_a_redis_that_does_not_answer(silent_server):
+    args = {
+        "mapping": MAPPING,
+        "retired_queues": ["old"],
+        "redis_port": silent_server,
+        "socket_timeout": 1,
+    }
+    started = time.monotonic()
+    result = run_module(args, ok=False)
+    assert "timeout" in result["msg"].lower(), result["msg"]
+    assert result["moved"] == {} and result["changed"] is False
+    assert time.monotonic() - started < 60
+
+
+def load_module_file():
+    sys.modules["ansible.module_utils.sidekiq_jobs"] = sidekiq_jobs
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "sidekiq_migrate_jobs_module", ROOT / "plugins/modules/sidekiq_migrate_jobs.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        del sys.modules["ansible.module_utils.sidekiq_jobs"]
+
+
+def test_documentation_matches_the_argument_spec_and_timeouts_have_defaults():
+    module = load_module_file()
+    options = yaml.safe_load(module.DOCUMENTATION)["options"]
+    spec = module.ARGUMENT_SPEC
+    assert set(options) == set(spec)
+    for name, doc in options.items():
+        for attr in ("type", "default", "required", "choices", "elements"):
+            assert doc.get(attr) == spec[name].get(attr), (name, attr)
+    assert spec["redis_password"]["no_log"] is True
+    assert spec["retired_queues"] == {"type": "list", "elements": "str", "required": True}
+    assert spec["socket_connect_timeout"]["default"] == 5.0
+    assert spec["socket_timeout"]["default"] == 30.0
+    for section in ("EXAMPLES", "RETURN"):
+        assert yaml.safe_load(getattr(module, section))
+    assert "retired_queues" in module.EXAMPLES

@@ -8,22 +8,44 @@ DOCUMENTATION = r"""
 module: sidekiq_migrate_jobs
 short_description: Move waiting Sidekiq jobs after a routing change without losing any
 description:
-  - Rewrites the C(queue) of jobs in the retry and schedule sets (same score, every other byte
-    kept) and drains every C(queue:*) list that is no longer a routing destination, oldest
-    first, onto the newest end of each job's new queue.
+  - Touches only jobs of the O(retired_queues) (the queues nothing listens to after the
+    routing change). It rewrites the C(queue) of the retry and schedule members whose queue
+    is retired (same score, every other byte kept) and drains each C(queue:<retired>) list,
+    oldest first, onto the newest end of each job's new queue.
+  - A job of any other queue, in a list or in the retry/schedule sets, stays exactly as it
+    is, whatever its class. A retired queue that is also a destination of O(mapping) is
+    treated as live, with a warning.
   - Each move is one server-side Lua script, so a crash or a concurrent Sidekiq fetch cannot
-    lose or duplicate a job. A payload that cannot be read, or whose class is not in
-    O(mapping), stays where it is or goes unchanged to a reported quarantine list.
-  - The mapping comes from the controller's routing engine
-    (C(sidekiq_routing_rules | sidekiq_routing_map(catalog))).
+    lose or duplicate a job; the script checks the types of the keys it writes before it
+    writes. A retired-queue payload that cannot be read (including JSON nested too deeply to
+    parse), or whose class is not in O(mapping), stays where it is or goes unchanged to a
+    reported quarantine list (O(unknown)). An unreadable retry/schedule member always stays,
+    because its queue cannot be read.
+  - If the rewritten retry/schedule member already is in the set (moving would merge two jobs
+    into one), the original is left untouched and reported in RV(conflicts) and
+    RV(left_in_place).
+  - An empty O(mapping) is refused. On a Redis error (including a socket timeout) the module
+    fails with the partial report (RV(moved), RV(quarantined), RV(touched_keys)) of what was
+    done before the error.
+  - The mapping and the retired queues come from the controller's routing engine
+    (C(hostvars | sidekiq_migration_plan(groups, target)), keys C(mapping) and
+    C(retired_queues)).
   - Supports check mode (reports what would move) and is idempotent.
 version_added: "0.1.0"
 author: sidekiq-fleet
 requirements: [redis (redis-py) on the host that runs it]
 options:
   mapping:
-    description: Worker class to queue, under the new routing rules (mailers included).
+    description: Worker class to queue, under the new routing rules (mailers included). Must
+      not be empty.
     type: dict
+    required: true
+  retired_queues:
+    description:
+      - Queues nothing listens to after the routing change (the plan's C(retired_queues)).
+        Only their jobs are moved or quarantined; an empty list moves nothing.
+    type: list
+    elements: str
     required: true
   redis_host:
     description: Redis host.
@@ -43,12 +65,21 @@ options:
     description: Redis database number.
     type: int
     default: 0
+  socket_connect_timeout:
+    description: Seconds to wait for the connection to Redis.
+    type: float
+    default: 5.0
+  socket_timeout:
+    description: Seconds to wait for any Redis reply (a Lua move, a scan batch).
+    type: float
+    default: 30.0
   key_prefix:
     description: Prefix of Sidekiq's keys (a redis-namespace, for example C(resque:gitlab:)).
     type: str
     default: ""
   unknown:
-    description: What happens to unreadable payloads and classes not in O(mapping).
+    description: What happens to unreadable payloads and classes not in O(mapping), in the
+      retired queues only.
     type: str
     choices: [leave, quarantine]
     default: leave
@@ -59,9 +90,10 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Waiting jobs are on the queues of the new routing rules
+- name: Jobs of the retired queues are on the queues of the new routing rules
   sidekiq_migrate_jobs:
-    mapping: "{{ new_rules | sidekiq_routing_map(sidekiq_worker_catalog) }}"
+    mapping: "{{ migrate_plan.mapping }}"
+    retired_queues: "{{ migrate_plan.retired_queues }}"
     redis_host: 127.0.0.1
     redis_password: "{{ vault_redis_app_password }}"
     redis_username: app
@@ -82,14 +114,43 @@ quarantined:
   description: Jobs moved unchanged to the quarantine list, per source.
   type: dict
   returned: always
+quarantined_total:
+  description: Sum of RV(quarantined).
+  type: int
+  returned: always
 left_in_place:
-  description: Jobs left where they are, per "source, reason".
+  description: >-
+    Jobs of retired queues (and unreadable retry/schedule members) left where they are, per
+    "source: reason".
   type: dict
   returned: always
 forgotten_queues:
-  description: Emptied old queues removed from Sidekiq's C(queues) set.
+  description: Emptied retired queues removed from Sidekiq's C(queues) set.
   type: list
   returned: always
+raced:
+  description: Moves that found the job gone already (fetched or retried meanwhile, not lost).
+  type: int
+  returned: always
+conflicts:
+  description: >-
+    Retry/schedule moves not done because the rewritten member already was in the set, per
+    "set: old -> new"; the original stays untouched.
+  type: dict
+  returned: always
+retired_but_routed:
+  description: Names in O(retired_queues) that are destinations of O(mapping), treated as live.
+  type: list
+  returned: always
+touched_keys:
+  description: >-
+    Redis keys written (with O(key_prefix)); on failure, those written before the error.
+  type: list
+  returned: always
+failed_key:
+  description: The key being migrated when a Redis error stopped the module.
+  type: str
+  returned: failure
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -103,44 +164,72 @@ except ImportError:  # pragma: no cover - reported by the module
 
 from ansible.module_utils.sidekiq_jobs import JobMigrator
 
+ARGUMENT_SPEC = {
+    "mapping": {"type": "dict", "required": True},
+    "retired_queues": {"type": "list", "elements": "str", "required": True},
+    "redis_host": {"type": "str", "default": "127.0.0.1"},
+    "redis_port": {"type": "int", "default": 6379},
+    "redis_username": {"type": "str"},
+    "redis_password": {"type": "str", "no_log": True},
+    "redis_db": {"type": "int", "default": 0},
+    "socket_connect_timeout": {"type": "float", "default": 5.0},
+    "socket_timeout": {"type": "float", "default": 30.0},
+    "key_prefix": {"type": "str", "default": ""},
+    "unknown": {"type": "str", "choices": ["leave", "quarantine"], "default": "leave"},
+    "quarantine_key": {"type": "str", "default": "sidekiq-fleet:quarantine"},
+}
+
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "mapping": {"type": "dict", "required": True},
-            "redis_host": {"type": "str", "default": "127.0.0.1"},
-            "redis_port": {"type": "int", "default": 6379},
-            "redis_username": {"type": "str"},
-            "redis_password": {"type": "str", "no_log": True},
-            "redis_db": {"type": "int", "default": 0},
-            "key_prefix": {"type": "str", "default": ""},
-            "unknown": {"type": "str", "choices": ["leave", "quarantine"], "default": "leave"},
-            "quarantine_key": {"type": "str", "default": "sidekiq-fleet:quarantine"},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib("redis (python3-redis)"))
     p = module.params
-    client = redis.Redis(
+    mapping = {str(k): v if v is None else str(v) for k, v in p["mapping"].items()}
+    try:
+        migrator = JobMigrator(
+            _client(p),  # connects on its first command, after the checks
+            mapping,
+            retired=p["retired_queues"],
+            prefix=p["key_prefix"],
+            unknown=p["unknown"],
+            quarantine=p["quarantine_key"],
+            check=module.check_mode,
+        )
+    except ValueError as exc:
+        module.fail_json(msg=f"sidekiq_migrate_jobs: {exc}; nothing was touched")
+    for name in migrator.report.retired_but_routed:
+        module.warn(
+            f"retired queue {name!r} is a destination of the mapping: treated as live, not drained"
+        )
+    try:
+        report = migrator.run()
+    except redis.RedisError as exc:
+        done = migrator.report
+        module.fail_json(
+            msg=(
+                f"Redis error while migrating {done.failed_key}: {exc}. Done before the error: "
+                f"{sum(done.moved.values())} moved, {sum(done.quarantined.values())} "
+                f"quarantined (see moved, quarantined, touched_keys); every move is atomic, "
+                "so no job is lost or half moved: fix the cause and run the module again"
+            ),
+            changed=done.changed,
+            failed_key=done.failed_key,
+            **done.to_dict(),
+        )
+    module.exit_json(changed=report.changed, **report.to_dict())
+
+
+def _client(p: dict) -> redis.Redis:
+    return redis.Redis(
         host=p["redis_host"],
         port=p["redis_port"],
         username=p["redis_username"],
         password=p["redis_password"],
         db=p["redis_db"],
+        socket_connect_timeout=p["socket_connect_timeout"],
+        socket_timeout=p["socket_timeout"],
     )
-    try:
-        report = JobMigrator(
-            client,
-            {str(k): str(v) for k, v in p["mapping"].items()},
-            prefix=p["key_prefix"],
-            unknown=p["unknown"],
-            quarantine=p["quarantine_key"],
-            check=module.check_mode,
-        ).run()
-    except redis.RedisError as exc:
-        module.fail_json(msg=f"Redis refused the migration: {exc}")
-    module.exit_json(changed=report.changed, **report.to_dict())
 
 
 if __name__ == "__main__":
