@@ -22,6 +22,8 @@ Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
 
 module SampleApp
   TABLE = "sample_jobs"
+  # Every execution, insert-only: a job that runs twice has two rows here (one in TABLE).
+  RUNS_TABLE = "sample_job_runs"
 
   # Creates the jobs table; returns true when it was created (false when it existed).
   MIGRATION = <<~SQL
@@ -37,7 +39,17 @@ module SampleApp
       detail       text,
       enqueued_at  timestamptz,
       finished_at  timestamptz NOT NULL DEFAULT now()
-    )
+    );
+    CREATE TABLE IF NOT EXISTS #{RUNS_TABLE} (
+      id           bigserial PRIMARY KEY,
+      jid          text NOT NULL,
+      batch        text NOT NULL,
+      host         text NOT NULL,
+      process      text NOT NULL,
+      attempt      integer NOT NULL,
+      finished_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX IF NOT EXISTS #{RUNS_TABLE}_batch ON #{RUNS_TABLE} (batch);
   SQL
 
   module_function
@@ -111,8 +123,11 @@ module SampleApp
       job = SampleApp.current_job
       attempt = job.key?("retry_count") ? job["retry_count"].to_i + 2 : 1
       enqueued = job["enqueued_at"] ? Time.at(job["enqueued_at"].to_f).utc.iso8601(6) : nil
-      # ON CONFLICT: a job that Sidekiq runs again (pushed back at shutdown) stays one row.
+      # One row per job in TABLE (ON CONFLICT: a job run again keeps its first row) and one row per
+      # execution in RUNS_TABLE, in one statement: tests count runs per jid to catch a double run.
       SampleApp.db.exec_params(
+        "WITH run AS (INSERT INTO #{RUNS_TABLE} (jid, batch, host, process, attempt) " \
+        "VALUES ($1, $2, $5, $6, $8)) " \
         "INSERT INTO #{TABLE} (jid, batch, worker_class, queue, host, process, pid, attempt, detail, enqueued_at) " \
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (jid) DO NOTHING",
         [jid, batch, self.class.name, job["queue"].to_s, Socket.gethostname, SampleApp.process_name,

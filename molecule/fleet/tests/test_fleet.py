@@ -7,13 +7,26 @@ fixture rather than testinfra's parametrized `host`, which pytest would reorder 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
-from conftest import CLASSES, PRODUCER, WORKERS, host_spec, http_body, http_status, wait_for
+from conftest import (
+    CLASSES,
+    INVENTORY,
+    PRODUCER,
+    WORKERS,
+    host_spec,
+    http_body,
+    http_status,
+    wait_for,
+)
 
 testinfra_hosts = [host_spec(PRODUCER)]
 
@@ -178,34 +191,75 @@ def test_kill_9_is_restarted_by_systemd_and_readiness_recovers(workers):
     )
 
 
-def test_restarting_the_target_while_jobs_flow_loses_no_job(producer, fleet, workers):
-    batch = _batch("restart")
-    per_class = 150
-    classes = ("AuditEventWorker", "ChecksumWorker")  # one on each node
+def _main_pids(workers) -> dict[str, int]:
+    return {
+        name: int(worker.check_output("systemctl show -p MainPID --value sidekiq@0.service"))
+        for name, worker in workers.items()
+    }
+
+
+def _runs_per_jid(fleet, batch: str) -> dict[str, int]:
+    rows = fleet.sql(
+        f"SELECT jid, count(*) FROM sample_job_runs WHERE batch = '{batch}' GROUP BY jid"
+    )
+    return {jid: int(n) for jid, n in rows}
+
+
+def _start_load(producer, batch: str, per_class: int, rate: int, classes) -> None:
     for worker_class in classes:
         producer.check_output(
-            f"nohup sidekiq-fleet-enqueue {worker_class} {per_class} --batch {batch} --rate 30 "
+            f"nohup sidekiq-fleet-enqueue {worker_class} {per_class} --batch {batch} --rate {rate} "
             f">/tmp/{batch}-{worker_class}.json 2>/tmp/{batch}-{worker_class}.err &"
         )
-    time.sleep(2)
-    for worker in workers.values():
-        # As the deploy user, through the sudo rule: a graceful restart (TERM, then start).
-        worker.check_output("runuser -u deploy -- sudo -n systemctl restart sidekiq.target")
+
+
+def _enqueued_jids(producer, batch: str, per_class: int, classes, timeout: float) -> list[str]:
+    jids: list[str] = []
     for worker_class in classes:
         reply = wait_for(
             f"the {worker_class} producer to finish",
             lambda wc=worker_class: _json_or_none(
                 producer.run(f"cat /tmp/{batch}-{wc}.json").stdout
             ),
-            timeout=60,
+            timeout=timeout,
         )
-        assert reply["count"] == per_class
-    expected = per_class * len(classes)
+        assert reply["count"] == per_class and len(reply["jids"]) == per_class
+        jids += reply["jids"]
+    return jids
+
+
+def _each_job_ran_once(fleet, batch: str, jids: list[str], timeout: float) -> None:
+    """Every enqueued job ran exactly once: one execution row per jid (sample_job_runs is
+    insert-only, so a job run twice shows up as two rows)."""
     wait_for(
-        f"{expected} rows (jobs enqueued) of batch {batch}",
-        lambda: fleet.rows(batch) == expected,
-        timeout=90,
+        f"{len(jids)} executions of batch {batch}",
+        lambda: sum(_runs_per_jid(fleet, batch).values()) >= len(jids),
+        timeout=timeout,
     )
+    time.sleep(3)  # a job run twice would record its second execution by now
+    runs = _runs_per_jid(fleet, batch)
+    lost = [jid for jid in jids if jid not in runs]
+    twice = {jid: n for jid, n in runs.items() if n != 1}
+    assert not lost and not twice and set(runs) == set(jids), (len(lost), twice)
+
+
+def test_restarting_the_target_while_jobs_flow_loses_no_job(producer, fleet, workers):
+    batch = _batch("restart")
+    per_class = 150
+    classes = ("AuditEventWorker", "ChecksumWorker")  # one on each node
+    _start_load(producer, batch, per_class, 30, classes)
+    wait_for("jobs of the batch running", lambda: sum(_runs_per_jid(fleet, batch).values()) > 20)
+    before = _main_pids(workers)
+    done_before = sum(_runs_per_jid(fleet, batch).values())
+    for worker in workers.values():
+        # As the deploy user, through the sudo rule: a graceful restart (TERM, then start).
+        worker.check_output("runuser -u deploy -- sudo -n systemctl restart sidekiq.target")
+    after = _main_pids(workers)
+    assert all(after[name] not in (0, before[name]) for name in workers), (before, after)
+    jids = _enqueued_jids(producer, batch, per_class, classes, timeout=60)
+    # The restart happened while jobs flowed: some ran before it, the rest after it.
+    assert 0 < done_before < len(jids)
+    _each_job_ran_once(fleet, batch, jids, timeout=90)
 
 
 def _json_or_none(text: str):
@@ -216,25 +270,37 @@ def _json_or_none(text: str):
 
 
 def test_deploy_user_restarts_without_password_and_nothing_else(workers):
+    """sudo's own policy (sudo -l COMMAND), not whether the command would have worked."""
     worker = workers["fleet-sidekiq1"]
 
-    def sudo(command: str) -> int:
-        return worker.run(f"runuser -u deploy -- sudo -n {command}").rc
+    def allowed(command: str) -> bool:
+        result = worker.run(f"runuser -u deploy -- sudo -n -l {command}")
+        assert "password is required" not in result.stderr, result.stderr
+        return result.rc == 0
 
-    assert sudo("systemctl restart sidekiq@0.service") == 0
-    assert sudo("systemctl reload sidekiq.target") == 0
-    assert sudo("systemctl --no-pager status sidekiq.target") in (0, 3)
-    worker.check_output("systemctl restart sidekiq.target")  # undo the quiet
+    for command in (
+        "systemctl restart sidekiq@0.service",
+        "systemctl reload sidekiq.target",
+        "systemctl --no-pager status sidekiq.target",
+        "systemctl restart sidekiq.target",
+    ):
+        assert allowed(command), command
     for forbidden in (
         "systemctl stop sidekiq.target",
-        "systemctl restart sidekiq@0.service ssh.service",
-        "systemctl restart sidekiq@9.service",
+        "systemctl restart sidekiq@0.service ssh.service",  # what sidekiq@* would allow
+        "systemctl restart sidekiq@*",
+        "systemctl restart sidekiq@9.service",  # no such queue group here
         "systemctl restart redis-server.service",
+        "systemctl edit sidekiq@0.service",
         "/bin/sh -c id",
         "id",
         "-u git id",
     ):
-        assert sudo(forbidden) != 0, forbidden
+        assert not allowed(forbidden), forbidden
+    # And sudo itself refuses to run one, with its own message.
+    refused = worker.run("runuser -u deploy -- sudo -n systemctl stop sidekiq.target")
+    assert refused.rc == 1 and "sudo:" in refused.stderr, refused.stderr
+    assert worker.service("sidekiq@0.service").is_running
     assert worker.run("visudo -cf /etc/sudoers.d/sidekiq-fleet-deploy").rc == 0
 
 
@@ -339,4 +405,111 @@ def test_throughput_of_the_fleet(fleet):
     OUT.mkdir(exist_ok=True)
     (OUT / "fleet-throughput.json").write_text(json.dumps(result) + "\n")
     print(result)
-    assert result["jobs_per_second"] > 0
+    # The figure follows from its own inputs (first to last completion), and every job ran once.
+    assert 0 < span <= elapsed and result["jobs_per_second"] == round(expected / span, 1)
+    runs = _runs_per_jid(fleet, batch)
+    assert len(runs) == expected and set(runs.values()) == {1}
+
+
+def _unit_times(worker) -> tuple[float, float]:
+    """(last stop, last start) of this node's sidekiq@0, as Unix times."""
+    out = worker.check_output(
+        "systemctl show --timestamp=unix -p InactiveEnterTimestamp -p ExecMainStartTimestamp "
+        "sidekiq@0.service"
+    )
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return (
+        float(values["InactiveEnterTimestamp"].lstrip("@") or 0),
+        float(values["ExecMainStartTimestamp"].lstrip("@") or 0),
+    )
+
+
+def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
+    producer, fleet, workers, tmp_path
+):
+    """playbooks/deploy.yml with new code under load: nodes restart one after the other, the
+    other node keeps completing jobs meanwhile, every job runs exactly once (out/fleet-deploy.json
+    holds the measured gaps)."""
+    root = Path(__file__).resolve().parents[3]
+    release = tmp_path / "release"
+    shutil.copytree(root / "apps" / "sample", release)
+    batch = _batch("deploy")
+    (release / "REVISION").write_text(batch + "\n")
+    classes = ("AuditEventWorker", "ChecksumWorker")  # sidekiq1 and sidekiq2
+    per_class, rate = 2400, 30
+    before = _main_pids(workers)
+    _start_load(producer, batch, per_class, rate, classes)
+    wait_for("jobs of the batch running", lambda: sum(_runs_per_jid(fleet, batch).values()) > 20)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(root / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    started = time.time()
+    deploy = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            INVENTORY,
+            str(root / "playbooks" / "deploy.yml"),
+            "-e",
+            f"sidekiq_app_source={release}",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    deploy_seconds = time.time() - started
+    assert deploy.returncode == 0, deploy.stdout[-4000:] + deploy.stderr[-2000:]
+    after = _main_pids(workers)
+    assert all(after[name] not in (0, before[name]) for name in workers), (before, after)
+    (stop1, start1), (stop2, start2) = (_unit_times(workers[name]) for name in WORKERS)
+    # Rolling: the second node went down only after the first was back.
+    assert stop1 < start1 <= stop2 < start2, (stop1, start1, stop2, start2)
+
+    jids = _enqueued_jids(producer, batch, per_class, classes, timeout=per_class / rate + 120)
+    _each_job_ran_once(fleet, batch, jids, timeout=120)
+
+    def longest_pause(host: str) -> tuple[float, float]:
+        """The longest interval in which `host` completed no job of the batch (its restart)."""
+        row = fleet.sql(
+            "SELECT extract(epoch FROM prev), extract(epoch FROM finished_at) FROM ("
+            "SELECT finished_at, lag(finished_at) OVER (ORDER BY finished_at) AS prev "
+            f"FROM sample_job_runs WHERE batch = '{batch}' AND host = '{host}') g "
+            "WHERE prev IS NOT NULL ORDER BY finished_at - prev DESC LIMIT 1"
+        )[0]
+        return float(row[0]), float(row[1])
+
+    def completions_on(host: str, start: float, end: float) -> int:
+        where = (
+            f"batch = '{batch}' AND host = '{host}' "
+            f"AND finished_at > to_timestamp({start}) AND finished_at < to_timestamp({end})"
+        )
+        return int(fleet.sql(f"SELECT count(*) FROM sample_job_runs WHERE {where}")[0][0])
+
+    pauses = {name: longest_pause(name) for name in WORKERS}
+    # Each node's longest pause is its restart (it contains the unit's stop and start) ...
+    for name, (stop, start) in zip(WORKERS, ((stop1, start1), (stop2, start2)), strict=True):
+        assert pauses[name][0] <= stop and start <= pauses[name][1], (name, pauses[name])
+    # ... and meanwhile the other node kept completing jobs.
+    other = {WORKERS[0]: WORKERS[1], WORKERS[1]: WORKERS[0]}
+    during = {name: completions_on(other[name], *pauses[name]) for name in WORKERS}
+    assert all(n > 0 for n in during.values()), during
+    overall = fleet.sql(
+        "SELECT coalesce(max(gap), 0) FROM (SELECT extract(epoch FROM finished_at - "
+        "lag(finished_at) OVER (ORDER BY finished_at)) AS gap "
+        f"FROM sample_job_runs WHERE batch = '{batch}') g"
+    )[0][0]
+    result = {
+        "jobs": len(jids),
+        "deploy_seconds": round(deploy_seconds, 1),
+        "longest_pause_per_node_seconds": {n: round(b - a, 2) for n, (a, b) in pauses.items()},
+        "jobs_completed_by_the_other_node_meanwhile": during,
+        "longest_gap_fleet_seconds": round(float(overall), 2),
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "fleet-deploy.json").write_text(json.dumps(result) + "\n")
+    print(result)
+    # The fleet as a whole never paused for as long as a node did.
+    assert result["longest_gap_fleet_seconds"] < min(
+        result["longest_pause_per_node_seconds"].values()
+    )
