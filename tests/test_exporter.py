@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,8 +17,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 import redis
+import yaml
 from redis_helpers import free_port as _free_port
 from redis_helpers import redis_server as start_redis
 
@@ -279,7 +284,7 @@ def test_settings_reject_same_port_and_half_tls():
     assert parsed.expected_tags == ("sidekiq@0", "sidekiq@1") and not parsed.metrics_enabled
 
 
-def test_metrics_over_tls_only(client, redis_server, tmp_path):
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.fail("openssl is needed to make a test certificate")
@@ -304,19 +309,333 @@ def test_metrics_over_tls_only(client, redis_server, tmp_path):
         check=True,
         capture_output=True,
     )
+    return cert, key
+
+
+def _trusting(cert: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    return context
+
+
+def test_metrics_over_tls_only(client, redis_server, tmp_path):
+    cert, key = _self_signed(tmp_path)
     server = exporter.Exporter(settings(redis_server, tls_cert=str(cert), tls_key=str(key)))
     server.start()
     try:
         metrics_port, _ = server.ports
-        import ssl
-
-        context = ssl.create_default_context(cafile=str(cert))
-        context.check_hostname = False
         with urllib.request.urlopen(
-            f"https://127.0.0.1:{metrics_port}/metrics", context=context, timeout=5
+            f"https://127.0.0.1:{metrics_port}/metrics", context=_trusting(cert), timeout=5
         ) as r:
             assert r.status == 200 and b"sidekiq_exporter_redis_up 1.0" in r.read()
         with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
             urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
     finally:
         server.stop()
+
+
+def _closed_by_peer(sock: socket.socket, within: float) -> bool:
+    """True when the server closes (EOF or reset) the connection within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_silent_client_does_not_block_tls_scrapes(client, redis_server, tmp_path):
+    """Issue 9 item 8.1: the handshake runs per connection, with a timeout, off the accept loop."""
+    cert, key = _self_signed(tmp_path)
+    server = exporter.Exporter(
+        settings(redis_server, tls_cert=str(cert), tls_key=str(key), handshake_timeout=1.0)
+    )
+    server.start()
+    try:
+        metrics_port, _ = server.ports
+        silent = socket.create_connection(("127.0.0.1", metrics_port), timeout=5)
+        try:
+            time.sleep(0.2)  # the server has accepted it and waits for a ClientHello
+            started = time.monotonic()
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{metrics_port}/metrics", context=_trusting(cert), timeout=3
+            ) as r:
+                assert r.status == 200 and b"sidekiq_exporter_redis_up 1.0" in r.read()
+            assert time.monotonic() - started < 3
+            # ... and the silent client is dropped once its handshake time is up.
+            assert _closed_by_peer(silent, within=4)
+        finally:
+            silent.close()
+    finally:
+        server.stop()
+
+
+def test_a_malformed_heartbeat_is_skipped_and_counted(client, running):
+    """Issue 9 item 8.2: one bad process hash must not break metrics or readiness of any node."""
+    now = time.time()
+    populated(client, now)
+    garbage = {
+        "worker-9:1:bad-json": {"info": "{not json", "busy": 0, "beat": now},
+        "worker-9:2:bad-busy": {
+            "info": json.dumps({"hostname": "worker-9", "pid": 2}),
+            "busy": "lots",
+            "beat": now,
+        },
+        "worker-9:3:bad-beat": {
+            "info": json.dumps({"hostname": "worker-9", "pid": 3}),
+            "busy": 1,
+            "beat": "yesterday",
+        },
+        "worker-9:4:no-beat": {"info": json.dumps({"hostname": "worker-9", "pid": 4}), "busy": 1},
+        "worker-9:5:list-info": {"info": "[1, 2]", "busy": 0, "beat": now},
+        "worker-9:6:no-host": {"info": json.dumps({"pid": 6, "concurrency": "x"}), "beat": now},
+        f"{HOST}:7:bad-queues": {
+            "info": json.dumps({"hostname": HOST, "pid": 7, "tag": "sidekiq@0", "queues": 5}),
+            "beat": now,
+        },
+        b"worker-9:8:\xff\xfe": {"info": b"\xff\xfe", "beat": now},
+    }
+    for identity, fields in garbage.items():
+        client.sadd("processes", identity)
+        client.hset(identity, mapping=fields)
+
+    snap = exporter.read_snapshot(client, now=now)
+    assert snap.bad_heartbeats == len(garbage)
+    assert {p.pid for p in snap.processes} == {101, 102, 201}
+
+    metrics_port, health_port = running.ports
+    status, text = _get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert status == 200, text
+    assert f"sidekiq_exporter_bad_heartbeats {float(len(garbage))}" in text
+    assert 'sidekiq_process_up{tag="sidekiq@0"} 1.0' in text
+    status, body = _get(f"http://127.0.0.1:{health_port}/readiness")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+
+
+def test_unexpected_errors_give_a_generic_500(client, running, monkeypatch):
+    """Issue 9 item 8.2: the exception text stays in the log, never in the response."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail from deep inside")
+
+    monkeypatch.setattr(exporter, "read_snapshot", broken)
+    metrics_port, health_port = running.ports
+    for url in (
+        f"http://127.0.0.1:{metrics_port}/metrics",
+        f"http://127.0.0.1:{health_port}/readiness",
+    ):
+        status, body = _get(url)
+        assert status == 500, (url, body)
+        assert body == "internal error\n"
+    assert _get(f"http://127.0.0.1:{health_port}/liveness")[0] == 200
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_listen_addresses(client, redis_server):
+    """Issue 9 item 8.3: the address family follows the address; brackets are accepted."""
+    populated(client, time.time())
+    parsed = exporter.Settings.from_env(
+        {"SIDEKIQ_METRICS_ADDRESS": "[::1]", "SIDEKIQ_HEALTH_CHECKS_ADDRESS": "::1"}
+    )
+    assert parsed.metrics_address in ("::1", "[::1]")
+    server = exporter.Exporter(
+        settings(redis_server, metrics_address="[::1]", health_address="::1")
+    )
+    server.start()
+    try:
+        metrics_port, health_port = server.ports
+        status, text = _get(f"http://[::1]:{metrics_port}/metrics")
+        assert status == 200 and "sidekiq_exporter_redis_up 1.0" in text
+        assert _get(f"http://[::1]:{health_port}/readiness")[0] == 200
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="different ports"):
+        exporter.Settings.from_env(
+            {
+                "SIDEKIQ_METRICS_ADDRESS": "[::]",
+                "SIDEKIQ_HEALTH_CHECKS_ADDRESS": "::1",
+                "SIDEKIQ_METRICS_PORT": "8082",
+                "SIDEKIQ_HEALTH_CHECKS_PORT": "8082",
+            }
+        )
+
+
+def test_idle_connections_are_capped_and_dropped(client, redis_server):
+    """Issue 9 item 8.4: at most max_connections handler threads; idle clients time out; excess
+    connections are closed at once; a scrape gets through once the idle ones are gone."""
+    populated(client, time.time())
+    cap = 3
+    parsed = exporter.Settings.from_env({"SIDEKIQ_EXPORTER_MAX_CONNECTIONS": "7"})
+    assert parsed.max_connections == 7
+    assert exporter.Settings.from_env({}).max_connections == 32
+    server = exporter.Exporter(settings(redis_server, max_connections=cap, request_timeout=2.0))
+    server.start()
+    idle: list[socket.socket] = []
+    try:
+        metrics_port, health_port = server.ports
+        for _ in range(cap):
+            idle.append(socket.create_connection(("127.0.0.1", metrics_port), timeout=5))
+        time.sleep(0.3)  # accepted: every slot is taken
+        excess = [
+            socket.create_connection(("127.0.0.1", metrics_port), timeout=5) for _ in range(3)
+        ]
+        idle.extend(excess)
+        started = time.monotonic()
+        for sock in excess:
+            assert _closed_by_peer(sock, within=1.0)
+        assert time.monotonic() - started < 1.5
+        # The health server has its own slots.
+        assert _get(f"http://127.0.0.1:{health_port}/liveness")[0] == 200
+        # The idle ones are dropped after request_timeout; then scrapes are served again.
+        for sock in idle[:cap]:
+            assert _closed_by_peer(sock, within=4)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                status, text = _get(f"http://127.0.0.1:{metrics_port}/metrics")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert status == 200 and "sidekiq_exporter_redis_up 1.0" in text
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_a_slow_drip_request_is_dropped_at_the_deadline(client, redis_server):
+    """A client that sends a byte now and then cannot hold a slot past request_timeout."""
+    server = exporter.Exporter(settings(redis_server, request_timeout=1.5))
+    server.start()
+    try:
+        metrics_port, _ = server.ports
+        with socket.create_connection(("127.0.0.1", metrics_port), timeout=5) as sock:
+            started = time.monotonic()
+            closed = False
+            for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 40:
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                sock.settimeout(0.3)
+                try:
+                    if sock.recv(1) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    pass
+                except ConnectionResetError:
+                    closed = True
+                    break
+            assert closed, "the server kept the dripping connection open"
+            assert time.monotonic() - started < 4
+    finally:
+        server.stop()
+
+
+# --- the exporter's environment file and unit (issue 9 item 8.5) ---------------------------------
+
+TEMPLATES = ROOT / "roles" / "sidekiq" / "templates"
+SECRET_NAMES = ("PGPASSWORD", "DB_PASSWORD", "GITALY_TOKEN", "vault_postgresql", "PGUSER")
+
+
+def _render(name: str, **extra) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["bool"] = lambda v: (
+        v if isinstance(v, bool) else str(v).lower() in {"1", "true", "yes", "on"}
+    )
+    values = {
+        "ansible_managed": "Ansible managed",
+        "inventory_hostname": "worker-1",
+        "sidekiq_metrics_enabled": True,
+        "sidekiq_listen_address": "0.0.0.0",
+        "sidekiq_metrics_port": 8082,
+        "sidekiq_exporter_tls_enabled": False,
+        "sidekiq_exporter_tls_cert_path": "",
+        "sidekiq_exporter_tls_key_path": "",
+        "sidekiq_health_checks_enabled": True,
+        "sidekiq_health_checks_listen_address": "127.0.0.1",
+        "sidekiq_health_checks_port": 8092,
+        "sidekiq_health_heartbeat_max_age": 20,
+        "_sidekiq_tags": ["sidekiq@0", "sidekiq@1"],
+        "_sidekiq_redis_url": "redis://10.0.0.5:6379/0",
+        "sidekiq_redis_username": "gitlab",
+        "sidekiq_redis_password": 'r3dis"$`\\pw',
+        "sidekiq_config_dir": "/etc/sidekiq-fleet",
+        "sidekiq_exporter_dir": "/opt/sidekiq-fleet/exporter",
+        "sidekiq_user": "git",
+        "sidekiq_group": "git",
+        # What app.env holds and the exporter must not see.
+        "sidekiq_db_password": "db-secret",
+        "sidekiq_gitaly_token": "gitaly-secret",
+        "sidekiq_db_user": "gitlab",
+    }
+    values.update(extra)
+    return env.get_template(name).render(values)
+
+
+def _env_file(text: str) -> dict[str, str]:
+    """Parse KEY=value / KEY="value" lines as systemd's EnvironmentFile= does."""
+    parsed: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith(("#", ";")):
+            continue
+        name, _, value = line.partition("=")
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        parsed[name.strip()] = value
+    return parsed
+
+
+def test_exporter_env_holds_the_redis_settings_and_no_other_secret():
+    text = _render("sidekiq-exporter.env.j2")
+    values = _env_file(text)
+    assert values["SIDEKIQ_REDIS_URL"] == "redis://10.0.0.5:6379/0"
+    assert values["SIDEKIQ_REDIS_USERNAME"] == "gitlab"
+    assert values["SIDEKIQ_REDIS_PASSWORD"] == 'r3dis"$`\\pw'
+    assert values["SIDEKIQ_EXPORTER_EXPECTED_TAGS"] == "sidekiq@0 sidekiq@1"
+    for name in SECRET_NAMES:
+        assert name not in text
+    assert "db-secret" not in text and "gitaly-secret" not in text
+    # What the exporter reads from it is all it needs.
+    parsed = exporter.Settings.from_env(values)
+    assert parsed.redis_password == 'r3dis"$`\\pw' and parsed.metrics_address == "0.0.0.0"
+
+
+def test_exporter_unit_loads_only_its_own_env_file():
+    unit = _render("sidekiq-exporter.service.j2")
+    files = re.findall(r"^EnvironmentFile=(.*)$", unit, re.M)
+    assert files == ["/etc/sidekiq-fleet/exporter.env"]
+    assert "app.env" not in unit
+
+
+def test_exporter_env_file_is_private_and_not_logged():
+    tasks = yaml.safe_load((ROOT / "roles" / "sidekiq" / "tasks" / "exporter.yml").read_text())
+    (task,) = [
+        t
+        for t in tasks
+        if t.get("ansible.builtin.template", {}).get("src") == "sidekiq-exporter.env.j2"
+    ]
+    module = task["ansible.builtin.template"]
+    assert module["mode"] in ("0600", "0640")
+    assert module["owner"] == "root"
+    assert task.get("no_log") is True

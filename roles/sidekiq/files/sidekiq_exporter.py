@@ -9,17 +9,28 @@ Reads Sidekiq's own bookkeeping in Redis (the keys Sidekiq 6-8 maintain) and ser
 - health (default 127.0.0.1:8092): ``/liveness`` (200 while this server runs) and
   ``/readiness`` (200 when every expected local process heartbeats, 503 otherwise).
 
+Each connection gets its own thread, at most ``max_connections`` per server at once (more are
+closed at once); the TLS handshake runs on that thread with a timeout and the request must
+arrive within ``request_timeout``, so silent or idle clients cannot hold the server. A malformed
+heartbeat in Redis is skipped and counted (``sidekiq_exporter_bad_heartbeats``); an unexpected
+error answers 500 ``internal error`` and goes to the log only. Listen addresses may be IPv4,
+IPv6 (``::1`` or ``[::1]``) or names.
+
 Settings come from the environment (see ``Settings.from_env``); the role renders them.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import ipaddress
 import json
 import logging
+import math
 import os
 import signal
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -33,6 +44,40 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 LOG = logging.getLogger("sidekiq-exporter")
+
+
+_WILDCARDS = {"", "0.0.0.0", "::"}
+
+
+def listen_host(address: str) -> str:
+    """The host part of a listen address: IPv6 literals may come in brackets ([::1])."""
+    address = address.strip()
+    if address.startswith("[") and address.endswith("]"):
+        return address[1:-1]
+    return address
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """AF_INET6 for IPv6 literals (and names that resolve to IPv6 only), AF_INET otherwise."""
+    try:
+        return (
+            socket.AF_INET6
+            if ipaddress.ip_address(host.split("%", 1)[0]).version == 6
+            else socket.AF_INET
+        )
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return socket.AF_INET  # bind() will report the bad name
+    families = [info[0] for info in infos]
+    return socket.AF_INET if socket.AF_INET in families or not families else families[0]
+
+
+def _url_host(address: str) -> str:
+    host = listen_host(address)
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True)
@@ -55,6 +100,11 @@ class Settings:
     health_enabled: bool = True
     health_address: str = "127.0.0.1"
     health_port: int = 8092
+    # Connections served at once, per server; further ones are closed at once.
+    max_connections: int = 32
+    # Seconds a client gets for the TLS handshake, and then to send its whole request.
+    handshake_timeout: float = 5.0
+    request_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,6 +132,13 @@ class Settings:
             health_enabled=flag("SIDEKIQ_HEALTH_CHECKS_ENABLED", True),
             health_address=env.get("SIDEKIQ_HEALTH_CHECKS_ADDRESS", cls.health_address),
             health_port=int(env.get("SIDEKIQ_HEALTH_CHECKS_PORT", cls.health_port)),
+            max_connections=int(env.get("SIDEKIQ_EXPORTER_MAX_CONNECTIONS") or cls.max_connections),
+            handshake_timeout=float(
+                env.get("SIDEKIQ_EXPORTER_TLS_HANDSHAKE_TIMEOUT") or cls.handshake_timeout
+            ),
+            request_timeout=float(
+                env.get("SIDEKIQ_EXPORTER_REQUEST_TIMEOUT") or cls.request_timeout
+            ),
         )
         settings.validate()
         return settings
@@ -92,14 +149,20 @@ class Settings:
                 "TLS needs both SIDEKIQ_EXPORTER_TLS_CERT and SIDEKIQ_EXPORTER_TLS_KEY "
                 "(role: sidekiq_exporter_tls_cert_path and sidekiq_exporter_tls_key_path)"
             )
+        if self.max_connections < 1:
+            raise ValueError("SIDEKIQ_EXPORTER_MAX_CONNECTIONS must be at least 1")
+        if self.handshake_timeout <= 0 or self.request_timeout <= 0:
+            raise ValueError(
+                "SIDEKIQ_EXPORTER_TLS_HANDSHAKE_TIMEOUT and SIDEKIQ_EXPORTER_REQUEST_TIMEOUT "
+                "must be positive"
+            )
+        metrics_host = listen_host(self.metrics_address)
+        health_host = listen_host(self.health_address)
         if (
             self.metrics_enabled
             and self.health_enabled
             and self.metrics_port == self.health_port
-            and (
-                self.metrics_address == self.health_address
-                or "0.0.0.0" in (self.metrics_address, self.health_address)
-            )
+            and (metrics_host == health_host or {metrics_host, health_host} & _WILDCARDS)
         ):
             raise ValueError(
                 f"metrics and health servers both want port {self.metrics_port}; give them "
@@ -135,20 +198,65 @@ class Snapshot:
 
     queue_sizes: dict[str, int]
     queue_latencies: dict[str, float]
-    processed: int
-    failed: int
+    processed: int | None  # None when the stat key holds garbage
+    failed: int | None
     retry_size: int
     scheduled_size: int
     dead_size: int
     processes: tuple[ProcessState, ...]
     taken_at: float
+    # Process hashes in Redis that could not be read (garbage fields); skipped.
+    bad_heartbeats: int = 0
 
     def local_processes(self, hostname: str) -> list[ProcessState]:
         return [p for p in self.processes if p.hostname == hostname]
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _count(name: str, value: Any) -> int | None:
+    """A Sidekiq stat counter; None (metric left out) when the key holds garbage."""
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        LOG.warning("Redis key %s holds %r, not a number; leaving it out", name, value[:40])
+        return None
+
+
+def _process_state(identity: str, info: Any, busy: Any, beat: Any, quiet: Any) -> ProcessState:
+    """One heartbeat hash as Sidekiq writes it; ValueError/TypeError when it is malformed."""
+    if info is None or beat is None:
+        raise ValueError("info or beat missing")
+    data = json.loads(info)
+    if not isinstance(data, dict):
+        raise ValueError("info is not a JSON object")
+    if "hostname" not in data or "pid" not in data:
+        raise ValueError("info has no hostname or pid")
+    queues = data.get("queues") or []
+    if not isinstance(queues, list):
+        raise ValueError("info's queues is not a list")
+    beat_at = float(beat)
+    if not math.isfinite(beat_at):
+        raise ValueError("beat is not a finite number")
+    return ProcessState(
+        identity=identity,
+        hostname=str(data["hostname"]),
+        pid=int(data["pid"]),
+        tag=str(data.get("tag") or ""),
+        queues=tuple(dict.fromkeys(str(q) for q in queues)),
+        concurrency=int(data.get("concurrency") or 0),
+        busy=int(busy or 0),
+        beat=beat_at,
+        quiet=_text(quiet or "false") == "true",
+    )
+
+
+# Identities already reported as malformed (each is logged once, not on every scrape).
+_reported_bad: set[str] = set()
 
 
 def _enqueued_at_seconds(value: Any) -> float | None:
@@ -164,7 +272,8 @@ def read_snapshot(client: redis.Redis, now: float | None = None) -> Snapshot:
     """Read queues, stats, sets and process heartbeats with two round trips."""
     now = time.time() if now is None else now
     queues = sorted(_text(q) for q in client.smembers("queues"))
-    identities = sorted(_text(i) for i in client.smembers("processes"))
+    # Keys are looked up as Redis returned them (bytes): a name that is not UTF-8 still works.
+    raw_identities = sorted(client.smembers("processes"))
 
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -175,8 +284,8 @@ def read_snapshot(client: redis.Redis, now: float | None = None) -> Snapshot:
     pipe.zcard("retry")
     pipe.zcard("schedule")
     pipe.zcard("dead")
-    for identity in identities:
-        pipe.hmget(identity, "info", "busy", "beat", "quiet")
+    for raw in raw_identities:
+        pipe.hmget(raw, "info", "busy", "beat", "quiet")
     results = pipe.execute()
 
     sizes: dict[str, int] = {}
@@ -197,33 +306,31 @@ def read_snapshot(client: redis.Redis, now: float | None = None) -> Snapshot:
     processed, failed, retry_size, scheduled_size, dead_size = results[offset : offset + 5]
 
     processes: list[ProcessState] = []
-    for identity, (info, busy, beat, quiet) in zip(identities, results[offset + 5 :], strict=True):
-        if not info or beat is None:
+    bad = 0
+    for raw, (info, busy, beat, quiet) in zip(raw_identities, results[offset + 5 :], strict=True):
+        identity = _text(raw)
+        if info is None and beat is None:
             continue  # heartbeat expired (process gone); Sidekiq prunes the set later
-        data = json.loads(info)
-        processes.append(
-            ProcessState(
-                identity=identity,
-                hostname=str(data.get("hostname", "")),
-                pid=int(data.get("pid", 0)),
-                tag=str(data.get("tag") or ""),
-                queues=tuple(dict.fromkeys(data.get("queues", []))),
-                concurrency=int(data.get("concurrency", 0)),
-                busy=int(busy or 0),
-                beat=float(beat),
-                quiet=_text(quiet or "false") == "true",
-            )
-        )
+        try:
+            processes.append(_process_state(identity, info, busy, beat, quiet))
+        except (ValueError, TypeError, OverflowError) as exc:
+            bad += 1
+            if identity not in _reported_bad:
+                if len(_reported_bad) > 1000:
+                    _reported_bad.clear()
+                _reported_bad.add(identity)
+                LOG.warning("skipping malformed Sidekiq heartbeat %r: %s", identity[:200], exc)
     return Snapshot(
         queue_sizes=sizes,
         queue_latencies=latencies,
-        processed=int(processed or 0),
-        failed=int(failed or 0),
+        processed=_count("stat:processed", processed),
+        failed=_count("stat:failed", failed),
         retry_size=int(retry_size),
         scheduled_size=int(scheduled_size),
         dead_size=int(dead_size),
         processes=tuple(processes),
         taken_at=now,
+        bad_heartbeats=bad,
     )
 
 
@@ -302,6 +409,11 @@ class SidekiqCollector:
         yield from self._queues(snapshot)
         yield from self._totals(snapshot)
         yield from self._processes(snapshot)
+        yield GaugeMetricFamily(
+            "sidekiq_exporter_bad_heartbeats",
+            "Sidekiq process heartbeats in Redis the exporter could not read (skipped).",
+            value=snapshot.bad_heartbeats,
+        )
         duration = GaugeMetricFamily(
             "sidekiq_exporter_scrape_duration_seconds", "Time the exporter took to read Redis."
         )
@@ -329,16 +441,18 @@ class SidekiqCollector:
 
     @staticmethod
     def _totals(snapshot: Snapshot) -> Iterator[Metric]:
-        yield CounterMetricFamily(
-            "sidekiq_jobs_processed",
-            "Jobs processed by the whole cluster (Sidekiq stat:processed).",
-            value=snapshot.processed,
-        )
-        yield CounterMetricFamily(
-            "sidekiq_jobs_failed",
-            "Job executions that raised, cluster-wide (Sidekiq stat:failed).",
-            value=snapshot.failed,
-        )
+        if snapshot.processed is not None:
+            yield CounterMetricFamily(
+                "sidekiq_jobs_processed",
+                "Jobs processed by the whole cluster (Sidekiq stat:processed).",
+                value=snapshot.processed,
+            )
+        if snapshot.failed is not None:
+            yield CounterMetricFamily(
+                "sidekiq_jobs_failed",
+                "Job executions that raised, cluster-wide (Sidekiq stat:failed).",
+                value=snapshot.failed,
+            )
         for name, value, text in (
             ("sidekiq_retry_set_size", snapshot.retry_size, "Jobs waiting for a retry."),
             ("sidekiq_scheduled_set_size", snapshot.scheduled_size, "Jobs scheduled for later."),
@@ -387,11 +501,36 @@ class SidekiqCollector:
         yield up
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads from a socket until a deadline: a client dripping bytes cannot hold a thread."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not received in time")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
 def _handler(
     routes: dict[str, Callable[[], tuple[int, str, bytes]]],
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "sidekiq-exporter"
+        server: _Server
+
+        def setup(self) -> None:
+            super().setup()
+            deadline = time.monotonic() + self.server.request_timeout
+            self.rfile.close()  # an open makefile() would keep the socket from closing
+            self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
         def do_GET(self) -> None:
             route = routes.get(self.path.split("?", 1)[0])
@@ -400,9 +539,10 @@ def _handler(
             else:
                 try:
                     status, content_type, body = route()
-                except Exception as exc:  # a scrape must never kill the server
+                except Exception:  # a scrape must never kill the server, nor show internals
                     LOG.exception("request %s failed", self.path)
-                    status, content_type, body = 500, "text/plain", f"{exc}\n".encode()
+                    status, content_type, body = 500, "text/plain", b"internal error\n"
+            self.connection.settimeout(self.server.request_timeout)  # for the answer
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -413,6 +553,87 @@ def _handler(
             LOG.debug("%s " + format, self.address_string(), *args)
 
     return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """One listener: IPv4 or IPv6 by its address, TLS per connection, bounded threads."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        tls_context: ssl.SSLContext | None,
+        max_connections: int,
+        handshake_timeout: float,
+        request_timeout: float,
+    ) -> None:
+        host = listen_host(address)
+        self.address_family = address_family(host)
+        self.tls_context = tls_context
+        self.handshake_timeout = handshake_timeout
+        self.request_timeout = request_timeout
+        self.max_connections = max_connections
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0  # connections closed at the limit since the last warning
+        self.refused_logged_at = -math.inf
+        super().__init__((host, port), handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind also asks DNS for the address's name, which nothing here uses.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the accept loop: must never block. Beyond the cap, close at once."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            self.refused += 1
+            now = time.monotonic()
+            if now - self.refused_logged_at >= 60:  # a flood must not flood the journal too
+                LOG.warning(
+                    "port %s: %s connections open (the limit), closed %s more (last from %s)",
+                    self.server_port,
+                    self.max_connections,
+                    self.refused,
+                    client_address[0],
+                )
+                self.refused, self.refused_logged_at = 0, now
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Runs on the connection's thread: TLS handshake (bounded), then the request."""
+        connection = request
+        try:
+            connection.settimeout(self.handshake_timeout)
+            if self.tls_context is not None:
+                connection = self.tls_context.wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
+                connection.do_handshake()
+            connection.settimeout(self.request_timeout)
+            self.finish_request(connection, client_address)
+        except (OSError, ssl.SSLError) as exc:  # timeouts, resets, bad handshakes, scanners
+            LOG.debug("connection from %s dropped: %s", client_address[0], exc)
+        except Exception:
+            LOG.exception("connection from %s failed", client_address[0])
+        finally:
+            try:
+                self.shutdown_request(connection)
+            finally:
+                self.slots.release()
 
 
 class Exporter:
@@ -429,7 +650,7 @@ class Exporter:
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SidekiqCollector(self.client, settings))
-        self.servers: list[ThreadingHTTPServer] = []
+        self.servers: list[_Server] = []
 
     def metrics(self) -> tuple[int, str, bytes]:
         return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
@@ -440,8 +661,10 @@ class Exporter:
     def readiness(self) -> tuple[int, str, bytes]:
         try:
             state = readiness(read_snapshot(self.client), self.settings)
-        except redis.RedisError as exc:
-            body = {"status": "failed", "reason": f"Redis: {exc}", "processes": {}}
+        except redis.RedisError as exc:  # the details (addresses) go to the log only
+            LOG.warning("readiness: reading Sidekiq's state from Redis failed: %s", exc)
+            reason = f"Redis: {type(exc).__name__} (details in the exporter's log)"
+            body = {"status": "failed", "reason": reason, "processes": {}}
             return 503, "application/json", (json.dumps(body) + "\n").encode()
         return (
             (200 if state.ready else 503),
@@ -449,27 +672,47 @@ class Exporter:
             (json.dumps(state.to_dict()) + "\n").encode(),
         )
 
+    def _server(
+        self,
+        address: str,
+        port: int,
+        routes: dict[str, Callable[[], tuple[int, str, bytes]]],
+        tls_context: ssl.SSLContext | None = None,
+    ) -> _Server:
+        return _Server(
+            address,
+            port,
+            _handler(routes),
+            tls_context=tls_context,
+            max_connections=self.settings.max_connections,
+            handshake_timeout=self.settings.handshake_timeout,
+            request_timeout=self.settings.request_timeout,
+        )
+
     def start(self) -> None:
         if self.settings.metrics_enabled:
-            server = ThreadingHTTPServer(
-                (self.settings.metrics_address, self.settings.metrics_port),
-                _handler({"/metrics": self.metrics}),
-            )
+            context = None
             if self.settings.tls:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 context.minimum_version = ssl.TLSVersion.TLSv1_2
                 context.load_cert_chain(self.settings.tls_cert or "", self.settings.tls_key or "")
-                server.socket = context.wrap_socket(server.socket, server_side=True)
-            self.servers.append(server)
+            self.servers.append(
+                self._server(
+                    self.settings.metrics_address,
+                    self.settings.metrics_port,
+                    {"/metrics": self.metrics},
+                    context,
+                )
+            )
         if self.settings.health_enabled:
             self.servers.append(
-                ThreadingHTTPServer(
-                    (self.settings.health_address, self.settings.health_port),
-                    _handler({"/liveness": self.liveness, "/readiness": self.readiness}),
+                self._server(
+                    self.settings.health_address,
+                    self.settings.health_port,
+                    {"/liveness": self.liveness, "/readiness": self.readiness},
                 )
             )
         for server in self.servers:
-            server.daemon_threads = True
             threading.Thread(
                 target=server.serve_forever, name=f"http-{server.server_port}", daemon=True
             ).start()
@@ -499,9 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info(
         "metrics on %s://%s:%s/metrics, health on http://%s:%s/{liveness,readiness}, expecting %s",
         "https" if settings.tls else "http",
-        settings.metrics_address,
+        _url_host(settings.metrics_address),
         settings.metrics_port,
-        settings.health_address,
+        _url_host(settings.health_address),
         settings.health_port,
         ", ".join(settings.expected_tags) or "any local process",
     )
