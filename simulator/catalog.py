@@ -17,10 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import CatalogError
-from .queue_names import generated_queue_name
+from .errors import CatalogError, clip, excerpt
+from .queue_names import QUEUE_NAME_HINT, check_queue_name, generated_queue_name
 
 DEFAULT_CATALOG_PATH = Path(__file__).parent / "data" / "all_queues_ce.yml"
 
@@ -132,7 +130,7 @@ def _strip_symbol(value: Any, *, symbol_style: bool, where: str, key: str) -> tu
         return None, False
     if not isinstance(value, str):
         raise CatalogError(
-            f"{key} must be a string or symbol, not {type(value).__name__} ({value!r})",
+            f"{key} must be a string or symbol, not {type(value).__name__} ({excerpt(value)})",
             rule=where,
             hint=f"write it as `:{key}: :value`",
         )
@@ -156,14 +154,14 @@ def _parse_entry(raw: Any, index: int, path: str) -> Worker:
         name = key[1:] if isinstance(key, str) and key.startswith(":") else key
         if name not in FIELDS:
             raise CatalogError(
-                f"unknown attribute {key!r}",
+                f"unknown attribute {excerpt(key)}",
                 file=path,
                 rule=where,
                 hint="known attributes: " + ", ".join(FIELDS),
             )
         entry[name] = value
     worker_name = entry.get("worker_name")
-    label = f"{where} ({worker_name or entry.get('name') or 'unnamed'})"
+    label = f"{where} ({clip(str(worker_name or entry.get('name') or 'unnamed'))})"
     if worker_name is not None and (not isinstance(worker_name, str) or not worker_name.strip()):
         raise CatalogError("worker_name must be a class name", file=path, rule=label)
     strings: set[str] = set()
@@ -177,7 +175,7 @@ def _parse_entry(raw: Any, index: int, path: str) -> Worker:
         attrs[key] = value
     if attrs["urgency"] is not None and attrs["urgency"] not in URGENCIES:
         raise CatalogError(
-            f"urgency {attrs['urgency']!r} is not one of {', '.join(URGENCIES)}",
+            f"urgency {excerpt(attrs['urgency'])} is not one of {', '.join(URGENCIES)}",
             file=path,
             rule=label,
             hint="use :high, :low or :throttled",
@@ -195,14 +193,14 @@ def _parse_entry(raw: Any, index: int, path: str) -> Worker:
     for key in ("has_external_dependencies", "idempotent"):
         if entry.get(key) is not None and not isinstance(entry[key], bool):
             raise CatalogError(
-                f"{key} must be true or false, not {entry[key]!r}", file=path, rule=label
+                f"{key} must be true or false, not {excerpt(entry[key])}", file=path, rule=label
             )
     weight = entry.get("weight", 1)
     if weight is None:
         weight = 1
     if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
         raise CatalogError(
-            f"weight must be a positive integer, not {weight!r}", file=path, rule=label
+            f"weight must be a positive integer, not {excerpt(weight)}", file=path, rule=label
         )
     name = entry.get("name")
     if name is None or (isinstance(name, str) and not name.strip()):
@@ -215,7 +213,16 @@ def _parse_entry(raw: Any, index: int, path: str) -> Worker:
             )
         name = generated_queue_name(worker_name, attrs["queue_namespace"])
     if not isinstance(name, str):
-        raise CatalogError(f"name must be a string, not {name!r}", file=path, rule=label)
+        raise CatalogError(f"name must be a string, not {excerpt(name)}", file=path, rule=label)
+    check_queue_name(
+        name,
+        error=CatalogError,
+        file=path,
+        rule=label,
+        what=f"queue name {excerpt(name)}"
+        + ("" if entry.get("name") else f" (generated from {excerpt(worker_name)})"),
+        hint=QUEUE_NAME_HINT + "; fix :name:, :queue_namespace: or :worker_name:",
+    )
     return Worker(
         name=name,
         worker_name=worker_name,
@@ -252,23 +259,15 @@ def catalog_from_entries(entries: Iterable[Any], path: str = "<catalog>") -> Cat
 
 def load_catalog(path: str | Path) -> Catalog:
     """Load a worker catalog file; every problem is a ``CatalogError`` naming file and entry."""
+    from .inputs import load_yaml_file
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(
-            f"cannot read the worker catalog: {exc.strerror}",
-            file=str(path),
-            hint="pass an all_queues.yml-format file (sidekiq_worker_catalog / --catalog)",
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        rule = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise CatalogError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), rule=rule
-        ) from None
+    data = load_yaml_file(
+        path,
+        error=CatalogError,
+        what="worker catalog",
+        hint="pass an all_queues.yml-format file (sidekiq_worker_catalog / --catalog)",
+    )
     if not isinstance(data, list):
         raise CatalogError(
             "a worker catalog is a YAML list of worker entries",

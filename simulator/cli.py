@@ -10,13 +10,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .catalog import cached_catalog
 from .errors import FleetError, RoutingError
+from .inputs import load_yaml_file
 from .query import parse_query
 
 
@@ -26,14 +24,8 @@ def _print_json(data: Any) -> None:
 
 def load_rules_file(path: str) -> Any:
     """A YAML or JSON list of [query, queue] pairs (the shape of sidekiq_routing_rules)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RoutingError(f"cannot read the rules file: {exc.strerror}", file=path) from None
-    try:
-        data = yaml.safe_load(text)  # JSON is YAML
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"not valid YAML or JSON: {exc}", file=path) from None
+    data = load_yaml_file(path, error=RoutingError, what="rules file",  # JSON is YAML
+                          hint="a YAML or JSON list of [query, queue] rules")
     if isinstance(data, dict) and "sidekiq_routing_rules" in data:
         data = data["sidekiq_routing_rules"]
     return data

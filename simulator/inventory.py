@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, cached_catalog
-from .errors import FleetError, InventoryError
+from .errors import FleetError, InventoryError, excerpt
 from .queue_groups import Process, expand_queue_groups
 from .routing import Router
 
@@ -34,6 +34,8 @@ SIDEKIQ_VARS: dict[str, Any] = {
     "sidekiq_redis_shard": None,
     "sidekiq_query_strict": True,
 }
+#: Variables that must be real booleans (an unquoted true/false in YAML).
+BOOLEAN_VARS = ("sidekiq_queue_selector", "sidekiq_negate", "sidekiq_query_strict")
 
 
 @dataclass
@@ -48,6 +50,19 @@ class HostSettings:
     def get(self, key: str) -> Any:
         value = self.vars.get(key)
         return SIDEKIQ_VARS.get(key) if value is None else value
+
+    def flag(self, key: str, source: str | None = None) -> bool:
+        """A boolean variable, strictly: the string "false" is an error, never true."""
+        value = self.get(key)
+        if isinstance(value, bool):
+            return value
+        raise InventoryError(
+            f"{key} must be true or false, not the {type(value).__name__} {excerpt(value)}",
+            file=source,
+            rule=f"host {self.name}, {key}",
+            hint=f"write an unquoted true or false (`{key}: false`); a quoted \"false\" is a "
+            "string, which Jinja and Python read as true",
+        )
 
     @property
     def catalog_path(self) -> str | None:
@@ -130,8 +145,10 @@ class Fleet:
             return Router.from_rules(
                 host.get("sidekiq_routing_rules"),
                 self.catalog_for(host),
-                strict=bool(host.get("sidekiq_query_strict")),
+                strict=host.flag("sidekiq_query_strict", self.source),
             )
+        except InventoryError:
+            raise
         except FleetError as exc:
             raise exc.located(
                 file=self.source, rule=f"host {host.name}, sidekiq_routing_rules"
@@ -148,16 +165,22 @@ class Fleet:
         return self._router
 
     def processes_for(self, host: HostSettings) -> list[Process]:
+        flags = {
+            name: host.flag(var, self.source)
+            for name, var in (
+                ("selector", "sidekiq_queue_selector"),
+                ("negate", "sidekiq_negate"),
+                ("strict", "sidekiq_query_strict"),
+            )
+        }
         try:
             return expand_queue_groups(
                 host.get("sidekiq_queue_groups"),
                 self.catalog_for(host),
-                selector=bool(host.get("sidekiq_queue_selector")),
-                negate=bool(host.get("sidekiq_negate")),
                 min_concurrency=host.get("sidekiq_min_concurrency"),
                 max_concurrency=host.get("sidekiq_max_concurrency"),
                 concurrency=host.get("sidekiq_concurrency"),
-                strict=bool(host.get("sidekiq_query_strict")),
+                **flags,
             )
         except FleetError as exc:
             raise exc.located(file=self.source, rule=f"host {host.name}") from None
@@ -200,6 +223,49 @@ def _vault_secrets(loader: Any) -> None:
 _PLUGIN_LOADER_READY = False
 
 
+def _strict_inventory_manager(base: type) -> type:
+    """An ``InventoryManager`` that records the files no inventory plugin could parse.
+
+    Ansible only warns about them and goes on with the hosts it did read, so a broken
+    ``hosts.yml`` looked like an empty fleet (a ``no-sidekiq-hosts`` finding) instead of the
+    unusable input it is.
+    """
+    import ansible.inventory.manager as manager
+
+    class StrictInventoryManager(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.unparsed: list[tuple[str, list[str]]] = []
+            super().__init__(*args, **kwargs)
+
+        def parse_source(self, source: Any, cache: bool = False) -> bool:
+            if os.path.isdir(source):
+                return super().parse_source(source, cache=cache)
+            reasons: list[str] = []
+            display = manager.display
+            original = display.error_as_warning
+
+            def capture(msg: Any = None, exception: Any = None, **kw: Any) -> None:
+                plugin = str(msg or "")
+                if exception is not None and "'auto' plugin" not in plugin:
+                    reasons.append(str(getattr(exception, "message", exception)).strip())
+                original(msg=msg, exception=exception, **kw)
+
+            patched = "error_as_warning" in vars(display)
+            display.error_as_warning = capture  # type: ignore[method-assign]
+            try:
+                parsed = super().parse_source(source, cache=cache)
+            finally:
+                if patched:
+                    display.error_as_warning = original  # type: ignore[method-assign]
+                else:
+                    del display.error_as_warning
+            if not parsed:
+                self.unparsed.append((str(source), reasons))
+            return parsed
+
+    return StrictInventoryManager
+
+
 def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read an Ansible inventory (directory or file) into a ``Fleet``."""
     path = Path(path)
@@ -227,7 +293,19 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             _PLUGIN_LOADER_READY = True
         loader = DataLoader()
         _vault_secrets(loader)
-        inventory = InventoryManager(loader=loader, sources=[str(path)])
+        inventory = _strict_inventory_manager(InventoryManager)(
+            loader=loader, sources=[str(path)]
+        )
+        if inventory.unparsed:
+            source, reasons = inventory.unparsed[0]
+            raise InventoryError(
+                "Ansible cannot parse this inventory file"
+                + (f": {reasons[0]}" if reasons else ""),
+                file=source,
+                hint="fix the file (in a YAML inventory `hosts:` is a mapping: `hosts: "
+                "{sk1.example.com: {}}`, not a list; `children:` likewise), then check it "
+                "with `ansible-inventory -i PATH --list`",
+            )
         variables = VariableManager(loader=loader, inventory=inventory)
         groups = {
             g: [h.name for h in inventory.groups[g].get_hosts()] if g in inventory.groups else []

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FleetError, WorkloadError
+from .inputs import MAX_SIMULATED_S
 
 __all__ = ["Step", "add_migrate_parser", "cmd_migrate", "rehearse", "timelines"]
 
@@ -232,6 +233,13 @@ def rehearse(fleet: Any, plan: Any, workload: Any, *, gap: float, duration: floa
     needed = start + longest * gap
     if duration is None:
         duration = needed + 2 * gap
+        if duration > MAX_SIMULATED_S:
+            most = MAX_SIMULATED_S / (longest + 3)
+            raise FleetError(
+                f"--phase-gap {gap:g} s makes the migration ({longest} steps, warm-up and two "
+                f"gaps to settle: {duration / 86400:.1f} days) longer than fleetsim simulates "
+                f"({MAX_SIMULATED_S / 86400:g} days)",
+                hint=f"give --phase-gap {math.floor(most / 60)}m or less")
     elif duration < needed:
         raise FleetError(
             f"--duration {duration:g} s is shorter than the migration ({needed:g} s: "
@@ -252,7 +260,11 @@ def rehearse(fleet: Any, plan: Any, workload: Any, *, gap: float, duration: floa
         runs[name] = run
         report["orders"][name] = _report(run, steps, start=start, gap=gap)
     if plots:
-        report["plots"] = [str(p) for p in _plots(runs, orders, plots)]
+        try:
+            report["plots"] = [str(p) for p in _plots(runs, orders, plots)]
+        except OSError as exc:
+            raise FleetError(f"--plots: cannot write the plots: {exc.strerror}", file=plots,
+                             hint="give --plots a directory you can write to") from None
     return report
 
 
@@ -322,7 +334,8 @@ def _plots(runs: dict[str, Any], orders: dict[str, list[Step]], out_dir: str) ->
 
 # ----------------------------------------------------------------------------- CLI
 def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from .sim_cli import _duration
+    from .inputs import MAX_SEED
+    from .sim_cli import _duration, _seed
 
     p = subparsers.add_parser(
         "migrate", help="rehearse a routing migration: safe phase order vs switching producers "
@@ -344,7 +357,8 @@ def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--phase-gap", type=_duration, default=300.0, metavar="TIME",
                    help="time between two steps (node restarts, producer switches), also "
                         "the warm-up (default 5m)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=_seed, default=1,
+                   help=f"random seed, 0 to {MAX_SEED} (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--plots", metavar="DIR", help="write stranded.png and latency.png to DIR")
     p.set_defaults(func=cmd_migrate)
@@ -355,8 +369,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .checks import check_fleet
     from .inventory import load_fleet
     from .migration import load_target, plan_migration, plan_problems
+    from .sim_cli import check_plots_dir
     from .workload import load_workload
 
+    check_plots_dir(args.plots)
     workload = load_workload(args.workload)
     fleet = load_fleet(args.inventory)
     if not fleet.sidekiq_hosts():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Catalog
-from .errors import FleetError, RoutingError
+from .errors import FleetError, RoutingError, excerpt
 from .inventory import Fleet, SidekiqHost
 from .queue_groups import Process, expand_queue_groups, process_concurrency
 from .routing import Router
@@ -42,15 +42,10 @@ class MigrationTarget:
 
 
 def load_target(path: str, fleet: Fleet) -> MigrationTarget:
-    import yaml
+    from .inputs import load_yaml_file
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise RoutingError(f"cannot read the target routing: {exc.strerror}", file=path) from None
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"not valid YAML: {exc}", file=path) from None
+    data = load_yaml_file(path, error=RoutingError, what="target routing",
+                          hint="check the path given to --to")
     if isinstance(data, list):
         return MigrationTarget(data, {}, path)
     if not isinstance(data, dict) or "sidekiq_routing_rules" not in data:
@@ -65,14 +60,30 @@ def load_target(path: str, fleet: Fleet) -> MigrationTarget:
     if data.get("sidekiq_queue_groups") is not None:
         for host in fleet.groups["sidekiq"]:
             groups[host] = data["sidekiq_queue_groups"]
-    for host, hv in (data.get("hosts") or {}).items():
+    hosts = data.get("hosts") or {}
+    if not isinstance(hosts, dict):
+        raise RoutingError(
+            f"hosts must be a mapping of host names, not a {type(hosts).__name__}",
+            file=path,
+            rule="hosts",
+            hint="write `hosts: {HOST: {sidekiq_queue_groups: [...]}}`, one key per sidekiq "
+            "host (or `sidekiq_queue_groups: [...]` at the top for every host)",
+        )
+    for host, hv in hosts.items():
         if host not in fleet.groups["sidekiq"]:
             raise RoutingError(
-                f"host {host!r} is not in the inventory's sidekiq group",
+                f"host {excerpt(host)} is not in the inventory's sidekiq group",
                 file=path,
                 hint="name a host of group 'sidekiq'",
             )
-        if isinstance(hv, dict) and hv.get("sidekiq_queue_groups") is not None:
+        if hv is not None and not isinstance(hv, dict):
+            raise RoutingError(
+                f"host {host}: expected a mapping of variables, not a {type(hv).__name__}",
+                file=path,
+                rule=f"hosts, {host}",
+                hint=f"write `{host}: {{sidekiq_queue_groups: [...]}}`",
+            )
+        if hv and hv.get("sidekiq_queue_groups") is not None:
             groups[host] = hv["sidekiq_queue_groups"]
     return MigrationTarget(data["sidekiq_routing_rules"], groups, path)
 
@@ -143,7 +154,7 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
     old = fleet.router
     catalog: Catalog = fleet.catalog
     ref = fleet.reference_host
-    strict = bool(ref.get("sidekiq_query_strict")) if ref else True
+    strict = ref.flag("sidekiq_query_strict", fleet.source) if ref else True
     try:
         new = Router.from_rules(target.rules, catalog, strict=strict, source=target.source)
     except FleetError as exc:
@@ -180,8 +191,8 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
                 procs_final = expand_queue_groups(
                     target.queue_groups[sk.name],
                     catalog,
-                    selector=bool(s.get("sidekiq_queue_selector")),
-                    negate=bool(s.get("sidekiq_negate")),
+                    selector=s.flag("sidekiq_queue_selector", fleet.source),
+                    negate=s.flag("sidekiq_negate", fleet.source),
                     min_concurrency=s.get("sidekiq_min_concurrency"),
                     max_concurrency=s.get("sidekiq_max_concurrency"),
                     concurrency=s.get("sidekiq_concurrency"),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import QueryError
+from .errors import QueryError, caret_excerpt, excerpt
 
 if TYPE_CHECKING:
     from .catalog import Catalog, Worker
@@ -39,7 +39,7 @@ class Note:
 
     def render(self, text: str, *, with_position: bool = True) -> str:
         head = f"position {self.position}: " if with_position else ""
-        return f"{head}{self.message}\n  {text}\n  {' ' * (self.position - 1)}^"
+        return f"{head}{self.message}\n{caret_excerpt(text, self.position - 1)}"
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
     """
     if not isinstance(text, str):
         raise QueryError(
-            f"a worker matching query must be a string, not {type(text).__name__} ({text!r})",
+            f"a worker matching query must be a string, not {type(text).__name__} "
+            f"({excerpt(text)})",
             hint="quote the query, e.g. 'urgency=high'",
         )
     notes: list[Note] = []
@@ -143,7 +144,7 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
         notes.append(Note(offset + 1, message))
 
     def gitlab_error(message: str, offset: int, hint: str) -> QueryError:
-        caret = f"\n  {text}\n  {' ' * offset}^"
+        caret = "\n" + caret_excerpt(text, offset)
         return QueryError(message + caret, position=offset + 1, hint=hint)
 
     if not text.strip():
@@ -185,13 +186,14 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
                 )
             start, end = term_off + match.start(), term_off + match.end()
             if match.start() > 0:
-                note(term_off, f"GitLab skips to the next line and reads only {match.group(0)!r}")
+                note(term_off, "GitLab skips to the next line and reads only "
+                     f"{excerpt(match.group(0))}")
             if match.end() < len(term_text):
                 rest = term_text[match.end() :]
                 note(
                     end,
-                    f"GitLab stops reading the value here: {term_text!r} is read as "
-                    f"{match.group(0)!r} and {rest!r} is ignored",
+                    f"GitLab stops reading the value here: {excerpt(term_text)} is read as "
+                    f"{excerpt(match.group(0))} and {excerpt(rest)} is ignored",
                 )
             rhs_off = term_off + match.start(3)
             value_pieces = ruby_split(rhs, ",", rhs_off)
@@ -218,7 +220,7 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
             if value not in ("true", "false"):
                 note(
                     off,
-                    f"GitLab reads has_external_dependencies value {value!r} as false "
+                    f"GitLab reads has_external_dependencies value {excerpt(value)} as false "
                     "(only the exact string 'true' is true)",
                 )
             continue
@@ -230,14 +232,16 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
             sample = ", ".join(sorted(known)[:8])
             note(
                 off,
-                f"no worker in {catalog.path} has {term.predicate} {value!r}, so this term "
+                f"no worker in {catalog.path} has {term.predicate} {excerpt(value)}, so this term "
                 f"matches {effect} (known values include: {sample})",
             )
     notes.sort(key=lambda n: n.position)
     query = Query(text, tuple(clauses), tuple(notes), strict)
     if strict and notes:
         first = notes[0]
-        more = "".join(f"\n  also {n.render(text)}" for n in notes[1:])
+        more = "".join(f"\n  also {n.render(text)}" for n in notes[1:4])
+        if len(notes) > 4:
+            more += f"\n  and {len(notes) - 4} more place(s)"
         raise QueryError(
             first.render(text, with_position=False) + more,
             position=first.position,

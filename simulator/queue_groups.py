@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import Catalog
-from .errors import FleetError, QueueGroupError
+from .errors import FleetError, QueueGroupError, excerpt
 from .query import parse_query
+from .queue_names import QUEUE_NAME_HINT, check_queue_name
 
 #: GitLab 17+ default threads per process.
 DEFAULT_CONCURRENCY = 20
@@ -106,6 +107,34 @@ def _expand_names(names: list[str], all_queues: list[str]) -> list[str]:
     return out
 
 
+def _group_names(entry: str, where: str, source: str | None) -> list[str]:
+    """The queue names of a non-selector group, each checked where the operator wrote it."""
+    names = []
+    pos = 0
+    for part in entry.split(","):
+        name = part.strip()
+        if not name:
+            raise QueueGroupError(
+                f"empty queue name in {excerpt(entry)}",
+                file=source,
+                rule=where,
+                position=pos + 1,
+                hint="remove the doubled or dangling comma",
+            )
+        check_queue_name(
+            name,
+            error=QueueGroupError,
+            file=source,
+            rule=where,
+            offset=pos + len(part) - len(part.lstrip()),
+            what=f"queue name {excerpt(name)}",
+            hint=QUEUE_NAME_HINT + "; '*' (every queue) must be the whole entry",
+        )
+        names.append(name)
+        pos += len(part) + 1
+    return names
+
+
 def _check_int(name: str, value: Any, source: str | None) -> int | None:
     if value is None:
         return None
@@ -131,6 +160,15 @@ def expand_queue_groups(
     source: str | None = None,
 ) -> list[Process]:
     """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix."""
+    for name, flag in (("sidekiq_queue_selector", selector), ("sidekiq_negate", negate),
+                       ("sidekiq_query_strict", strict)):
+        if not isinstance(flag, bool):
+            raise QueueGroupError(
+                f"{name} must be true or false, not the {type(flag).__name__} {excerpt(flag)}",
+                file=source,
+                hint=f"write an unquoted true or false (`{name}: false`); a quoted \"false\" "
+                "is a string, which reads as true",
+            )
     min_concurrency = _check_int("sidekiq_min_concurrency", min_concurrency, source)
     max_concurrency = _check_int("sidekiq_max_concurrency", max_concurrency, source)
     concurrency = _check_int("sidekiq_concurrency", concurrency, source)
@@ -150,7 +188,7 @@ def expand_queue_groups(
             entry = ",".join(entry)
         if not isinstance(entry, str) or not entry.strip():
             raise QueueGroupError(
-                f"a queue group must be a non-empty string, not {entry!r}",
+                f"a queue group must be a non-empty string, not {excerpt(entry)}",
                 file=source,
                 rule=where,
                 hint="list queue names separated by commas, or '*' for every queue",
@@ -159,26 +197,18 @@ def expand_queue_groups(
             try:
                 query = parse_query(entry, strict=strict, catalog=catalog)
             except FleetError as exc:
-                raise exc.located(file=source, rule=f"{where} ({entry!r})") from None
+                raise exc.located(file=source, rule=f"{where} ({excerpt(entry)})") from None
             queues = [w.name for w in catalog.workers if query.matches(w)]
         elif entry.strip() == "*":
             queues = list(all_queues)
         else:
-            names = [n.strip() for n in entry.split(",")]
-            if any(not n for n in names):
-                raise QueueGroupError(
-                    f"empty queue name in {entry!r}",
-                    file=source,
-                    rule=where,
-                    hint="remove the doubled or dangling comma",
-                )
-            queues = _expand_names(names, all_queues)
+            queues = _expand_names(_group_names(entry, where, source), all_queues)
         if negate:
             excluded = set(queues)
             queues = [q for q in all_queues if q not in excluded]
         if not queues:
             raise QueueGroupError(
-                f"queue group {entry!r} names no queue"
+                f"queue group {excerpt(entry)} names no queue"
                 + (" (sidekiq_negate leaves nothing)" if negate else ""),
                 file=source,
                 rule=where,

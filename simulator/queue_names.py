@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .errors import FleetError
+
 #: GitLab's inflection acronyms (config/initializers/inflections.rb), in definition order.
 GITLAB_ACRONYMS: tuple[str, ...] = ("CDN", "EE", "JH", "CSP", "VSCode", "FIPS")
 
@@ -38,3 +40,70 @@ def generated_queue_name(worker_class: str, queue_namespace: str | None = None) 
     base = worker_class.removeprefix("Gitlab::").removesuffix("Worker")
     base = underscore(base).replace("/", "_")
     return f"{queue_namespace}:{base}" if queue_namespace else base
+
+
+# -- queue names written by operators ------------------------------------------------------------
+
+#: What a queue name may contain (Sidekiq's and GitLab's names: ``default``, ``mailers``,
+#: ``urgent_cpu_bound``, ``cronjob:foo_bar``, ``a.b-c``); it may not start with ``-``.
+QUEUE_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+)
+#: Longest queue name accepted (GitLab's generated names stay well under 100 characters).
+MAX_QUEUE_NAME = 255
+QUEUE_NAME_HINT = (
+    "a queue name uses only [A-Za-z0-9_.:-] and does not start with '-' "
+    "(e.g. default, urgent_cpu_bound, cronjob:foo_bar); separate queues with commas"
+)
+
+
+def bad_queue_name_char(name: str) -> int | None:
+    """0-based index of the first character not allowed in a queue name (None: valid)."""
+    if not name:
+        return 0
+    if name[0] == "-":
+        return 0
+    for i, ch in enumerate(name):
+        if ch not in QUEUE_NAME_CHARS:
+            return i
+    if len(name) > MAX_QUEUE_NAME:
+        return MAX_QUEUE_NAME
+    return None
+
+
+def _describe(ch: str | None) -> str:
+    names = {" ": "a space", "\n": "a newline", "\r": "a carriage return", "\t": "a tab",
+             "-": "a leading '-' (it would read as a command-line flag)"}
+    if ch is None:
+        return "nothing (an empty name)"
+    return names.get(ch, repr(ch))
+
+
+def check_queue_name(
+    name: str,
+    *,
+    error: type[FleetError] = FleetError,
+    file: str | None = None,
+    rule: str | None = None,
+    offset: int = 0,
+    what: str = "queue name",
+    hint: str | None = None,
+) -> None:
+    """Raise ``error`` at the first character no Sidekiq queue name has (1-based position,
+    counted from ``offset`` in the text the operator wrote)."""
+    i = bad_queue_name_char(name)
+    if i is None:
+        return
+    from .errors import caret_excerpt
+
+    ch = name[i] if name else None
+    problem = (f"is longer than {MAX_QUEUE_NAME} characters ({len(name):,})"
+               if i == MAX_QUEUE_NAME and ch in QUEUE_NAME_CHARS
+               else f"has {_describe(ch)}, which no queue name contains")
+    raise error(
+        f"{what} {problem}\n{caret_excerpt(name, i)}",
+        file=file,
+        rule=rule,
+        position=offset + i + 1,
+        hint=hint or QUEUE_NAME_HINT,
+    )

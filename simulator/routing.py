@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import Catalog, Worker
-from .errors import FleetError, RoutingError
+from .errors import FleetError, RoutingError, clip, excerpt
 from .query import Query, parse_query, worker_attributes
+from .queue_names import QUEUE_NAME_HINT, check_queue_name
 
 MAILERS_QUEUE = "mailers"
 #: Classes Rails enqueues mail deliveries with; GitLab sends them to ``mailers`` unrouted.
@@ -115,10 +116,23 @@ def parse_rules(
                 file=source,
                 rule=where,
             )
+        if not _blank(queue):
+            text = queue.strip()
+            check_queue_name(
+                text,
+                error=RoutingError,
+                file=source,
+                rule=f"{where}, queue",
+                offset=len(queue) - len(queue.lstrip()),
+                what=f"the queue {excerpt(text)}",
+                hint=QUEUE_NAME_HINT + "; leave it empty (null or '') for the worker's "
+                "generated queue name",
+            )
         try:
             query = parse_query(query_text, strict=strict, catalog=catalog)
         except FleetError as exc:
-            raise exc.located(file=source, rule=f"{where} {ruby_inspect(list(rule))}") from None
+            raise exc.located(file=source, rule=f"{where} {clip(ruby_inspect(list(rule)))}"
+                              ) from None
         parsed.append(
             RoutingRule(
                 index=i,

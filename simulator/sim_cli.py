@@ -8,29 +8,51 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from .errors import FleetError, WorkloadError
+from .errors import FleetError, WorkloadError, excerpt
+from .inputs import MAX_SEED, check_output_dir
 
 __all__ = ["add_capacity_parser", "add_migrate_parser", "add_simulate_parser", "cmd_capacity",
            "cmd_simulate"]
 
 
 def _duration(text: str) -> float:
+    """Simulated time for an option: above 0, at most 30 days (``MAX_SIMULATED_S``)."""
     from .workload import parse_duration
 
     try:
-        seconds = parse_duration(text, what="--duration")
+        seconds = parse_duration(text, what="time")
     except FleetError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if seconds <= 0:
-        raise argparse.ArgumentTypeError("--duration must be above 0")
+        raise argparse.ArgumentTypeError("must be above 0 (e.g. 90s, 15m, 1h)")
     return seconds
+
+
+def _seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(text)} is not a whole number (give a seed from 0 to {MAX_SEED})"
+        ) from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"give a seed from 0 to {MAX_SEED}, not "
+                                         f"{excerpt(text)}")
+    return value
+
+
+def check_plots_dir(path: str | None) -> None:
+    """Fail before simulating when --plots cannot be written (exit 2, not a late traceback)."""
+    if path:
+        check_output_dir(path, option="--plots")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{excerpt(text)} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
@@ -40,7 +62,8 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers like 5,10,20") from None
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(text)}: give whole numbers like 5,10,20") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError("thread counts must be 1 or more")
     return values
@@ -53,7 +76,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="workload YAML (docs/simulator.md; examples/workloads/)")
     p.add_argument("--duration", type=_duration, default=3600.0, metavar="TIME",
                    help="simulated time: 90s, 15m, 1h, 2d (default 1h)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=_seed, default=1,
+                   help=f"random seed, 0 to {MAX_SEED} (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
@@ -121,13 +145,21 @@ def _run_one(scenario: Any, duration: float, seed: int, plots: str | None) -> di
     if plots:
         from .plots import write_plots
 
-        summary["plots"] = [str(p) for p in write_plots(run, plots)]
+        try:
+            summary["plots"] = [str(p) for p in write_plots(run, plots)]
+        except OSError as exc:
+            raise FleetError(f"--plots: cannot write the plots: {exc.strerror}", file=plots,
+                             hint="give --plots a directory you can write to") from None
     return summary
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .results import combine, render, to_jsonable
 
+    check_plots_dir(args.plots)
+    if args.seed + args.replications - 1 > MAX_SEED:
+        raise FleetError(f"--seed {args.seed} with --replications {args.replications} runs "
+                         f"past the largest seed ({MAX_SEED})", hint="give a smaller --seed")
     scenario = _scenario(args)
     if not scenario.processes:
         raise WorkloadError("the inventory has no Sidekiq process to simulate",

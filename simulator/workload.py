@@ -29,8 +29,6 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-import yaml
-
 from .engine import (
     FleetEvent,
     JobClass,
@@ -41,7 +39,8 @@ from .engine import (
     SloTargets,
     TraceSpec,
 )
-from .errors import FleetError, WorkloadError
+from .errors import FleetError, WorkloadError, excerpt
+from .inputs import MAX_SIMULATED_S, load_yaml_file
 
 __all__ = ["Segment", "Workload", "build_scenario", "load_workload", "parse_duration"]
 
@@ -55,7 +54,10 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)")
 
 def parse_duration(value: Any, *, what: str = "duration", file: str | None = None,
                    rule: str | None = None) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``."""
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``: 0 to 30 days.
+
+    Infinity, NaN and anything above :data:`~.inputs.MAX_SIMULATED_S` are refused.
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
@@ -66,17 +68,26 @@ def parse_duration(value: Any, *, what: str = "duration", file: str | None = Non
             parts = _DURATION.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
                 raise WorkloadError(
-                    f"{what} {value!r} is not a duration", file=file, rule=rule,
+                    f"{what} {excerpt(value)} is not a duration", file=file, rule=rule,
                     hint="write seconds (90) or a number with a unit: 90s, 15m, 1h30m, 2d",
                 ) from None
             unit = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
             seconds = sum(float(n) * unit[u] for n, u in parts)
     else:
-        raise WorkloadError(f"{what} {value!r} is not a duration", file=file, rule=rule,
+        raise WorkloadError(f"{what} {excerpt(value)} is not a duration", file=file, rule=rule,
                             hint="write seconds (90) or a number with a unit: 90s, 15m, 1h")
-    if seconds < 0 or math.isnan(seconds):
-        raise WorkloadError(f"{what} {value!r} is negative", file=file, rule=rule,
+    if math.isnan(seconds):
+        raise WorkloadError(f"{what} {excerpt(value)} is not a number", file=file, rule=rule,
+                            hint="write seconds (90) or a number with a unit: 90s, 15m, 1h")
+    if seconds < 0:
+        raise WorkloadError(f"{what} {excerpt(value)} is negative", file=file, rule=rule,
                             hint="use a duration of 0 or more")
+    if seconds > MAX_SIMULATED_S:
+        raise WorkloadError(
+            f"{what} {excerpt(value)} is longer than fleetsim simulates "
+            f"({MAX_SIMULATED_S / 86400:g} days)", file=file, rule=rule,
+            hint=f"use at most {MAX_SIMULATED_S / 86400:g}d (simulate a representative day "
+                 "or week; shape: gives the daily pattern)")
     return seconds
 
 
@@ -121,9 +132,15 @@ class Workload:
 def _number(value: Any, what: str, *, file: str, rule: str, hint: str,
             lo: float = 0.0, hi: float = math.inf, strict_lo: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise WorkloadError(f"{what} must be a number, not {value!r}", file=file, rule=rule,
-                            hint=hint)
-    value = float(value)
+        raise WorkloadError(f"{what} must be a number, not {excerpt(value)}", file=file,
+                            rule=rule, hint=hint)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float
+        value = math.inf
+    if math.isinf(value):
+        raise WorkloadError(f"{what} must be a finite number, not {value:g}", file=file,
+                            rule=rule, hint=hint)
     if value < lo or (strict_lo and value == lo) or value > hi:
         if value < 0 and lo >= 0:
             problem = f"{what} is negative ({value:g})"
@@ -157,7 +174,7 @@ def _service(raw: Any, *, file: str, rule: str) -> ServiceTime:
         raise WorkloadError("service must be a mapping", file=file, rule=rule, hint=hint)
     kind = raw.get("distribution", "exponential")
     if kind not in _DISTRIBUTIONS:
-        raise WorkloadError(f"unknown service distribution {kind!r}", file=file, rule=rule,
+        raise WorkloadError(f"unknown service distribution {excerpt(kind)}", file=file, rule=rule,
                             hint=hint)
     allowed = {"distribution", "mean_s", "p99_s", "samples", "value_s"}
     extra = set(raw) - allowed
@@ -245,7 +262,8 @@ def _event(raw: Any, index: int, file: str) -> EventSpec:
         raise WorkloadError("an event needs at and action", file=file, rule=rule, hint=hint)
     action = raw["action"]
     if action not in _ACTIONS:
-        raise WorkloadError(f"unknown event action {action!r}", file=file, rule=rule, hint=hint)
+        raise WorkloadError(f"unknown event action {excerpt(action)}", file=file, rule=rule,
+                            hint=hint)
     at = parse_duration(raw["at"], what="at", file=file, rule=rule)
     if action == "routing":
         if "rules" not in raw:
@@ -281,41 +299,45 @@ def _check_trace(path: Path, file: str) -> None:
     if not path.is_file():
         raise WorkloadError("the trace file does not exist", file=file, rule=rule,
                             hint="give a path relative to the workload file")
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        need = {"time", "worker_class", "duration"}
-        if not reader.fieldnames or not need <= set(reader.fieldnames):
-            raise WorkloadError("the trace needs a header time,worker_class,duration",
-                                file=file, rule=rule, hint="add the header line")
-        last = 0.0
-        for row in reader:
-            line = f"{rule}, line {reader.line_num}"
-            try:
-                t = float(row["time"])
-                d = float(row["duration"])
-            except (TypeError, ValueError):
-                raise WorkloadError("time and duration must be numbers (seconds)", file=file,
-                                    rule=line, hint="fix the row") from None
-            if t < last or d < 0:
-                raise WorkloadError("times must not decrease and durations must be >= 0",
-                                    file=file, rule=line, hint="sort the trace by time") from None
-            last = t
+        try:
+            need = {"time", "worker_class", "duration"}
+            if not reader.fieldnames or not need <= set(reader.fieldnames):
+                raise WorkloadError("the trace needs a header time,worker_class,duration",
+                                    file=file, rule=rule, hint="add the header line")
+            last = 0.0
+            for row in reader:
+                line = f"{rule}, line {reader.line_num}"
+                try:
+                    t = float(row["time"])
+                    d = float(row["duration"])
+                except (TypeError, ValueError):
+                    raise WorkloadError("time and duration must be numbers (seconds)",
+                                        file=file, rule=line, hint="fix the row") from None
+                if not (math.isfinite(t) and math.isfinite(d)):
+                    raise WorkloadError("time and duration must be finite numbers (seconds)",
+                                        file=file, rule=line, hint="fix the row")
+                if t < last or d < 0:
+                    raise WorkloadError("times must not decrease and durations must be >= 0",
+                                        file=file, rule=line, hint="sort the trace by time")
+                last = t
+        except UnicodeDecodeError:
+            raise WorkloadError("the trace is not UTF-8 text", file=file,
+                                rule=f"{rule}, near line {reader.line_num + 1}",
+                                hint="save the trace as UTF-8") from None
+        except csv.Error as exc:
+            raise WorkloadError(f"not a readable CSV file: {exc}", file=file,
+                                rule=f"{rule}, line {reader.line_num}",
+                                hint="columns time,worker_class,duration (seconds)") from None
 
 
 def load_workload(path: str | Path) -> Workload:
     """Read and check a workload file."""
     path = Path(path)
     file = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise WorkloadError(f"cannot read the workload: {exc.strerror}", file=file,
-                            hint="check the path given to --workload") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise WorkloadError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=file,
-                            rule=f"line {mark.line + 1}" if mark else None,
-                            hint="fix the YAML syntax") from None
+    raw = load_yaml_file(path, error=WorkloadError, what="workload",
+                         hint="check the path given to --workload")
     if not isinstance(raw, dict):
         raise WorkloadError("a workload is a mapping with a segments list", file=file,
                             hint="start with segments: [...]")
@@ -371,7 +393,7 @@ def _slo(raw: Any, base: SloTargets, file: str) -> SloTargets:
     for key, target in (("queueing_s", queueing), ("execution_s", execution)):
         for urgency, value in (raw.get(key) or {}).items():
             if urgency not in target:
-                raise WorkloadError(f"unknown urgency {urgency!r} in slo.{key}", file=file,
+                raise WorkloadError(f"unknown urgency {excerpt(urgency)} in slo.{key}", file=file,
                                     rule="slo", hint="urgencies: high, low, throttled")
             target[urgency] = math.inf if value is None else _number(
                 value, f"slo.{key}.{urgency}", file=file, rule="slo", strict_lo=True, hint=hint)
@@ -404,13 +426,13 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
         matched = [w for w in workers if query.matches(w)]
         if not matched:
             raise WorkloadError(
-                f"match {seg.match!r} selects no worker class of the catalog", file=file,
+                f"match {excerpt(seg.match)} selects no worker class of the catalog", file=file,
                 rule=seg.label,
                 hint="check the query with `fleetsim route match`, or remove the segment")
         fresh = [w for w in matched if w.key not in assigned]
         if not fresh:
             raise WorkloadError(
-                f"every worker class {seg.match!r} selects is taken by earlier segments",
+                f"every worker class {excerpt(seg.match)} selects is taken by earlier segments",
                 file=file, rule=seg.label,
                 hint="the first matching segment wins: move this one up or narrow the others")
         for w in fresh:
@@ -426,12 +448,12 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
                                 seg.failure_probability, seg.shape))
     if workload.trace:
         known = {w.key for w in workers}
-        with open(workload.trace, newline="") as fh:
+        with open(workload.trace, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             for row in reader:
                 if row["worker_class"].strip() not in known:
                     raise WorkloadError(
-                        f"worker class {row['worker_class']!r} is not in the catalog",
+                        f"worker class {excerpt(row['worker_class'])} is not in the catalog",
                         file=file, rule=f"trace file {workload.trace}, line {reader.line_num}",
                         hint="use worker class names as in all_queues.yml (worker_name)")
     routes = {key: (r.queue, r.shard) for key, r in router.resolve().items()}
@@ -456,7 +478,7 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
                 key: (r.queue, r.shard) for key, r in new.resolve().items()}))
             continue
         if ev.node not in nodes:
-            raise WorkloadError(f"node {ev.node!r} is not a sidekiq host of the inventory",
+            raise WorkloadError(f"node {excerpt(ev.node)} is not a sidekiq host of the inventory",
                                 file=file, rule=rule,
                                 hint="sidekiq hosts: " + ", ".join(sorted(nodes)))
         events.append(FleetEvent(ev.at, ev.action, ev.node, ev.timeout_s, ev.boot_s))

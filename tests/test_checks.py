@@ -150,3 +150,51 @@ def test_from_hostvars_matches_load_fleet():
 def test_no_sidekiq_hosts_is_an_error():
     (finding,) = check_fleet(Fleet.from_hostvars({}, {"rails": []}))
     assert finding.code == "no-sidekiq-hosts"
+
+
+# -- booleans are parsed strictly (issue 9 item 7) ------------------------------------------------
+
+
+def _two_queue_fleet(**extra) -> Fleet:
+    hv = {"sidekiq_queue_groups": ["default,mailers"], **extra}
+    return Fleet.from_hostvars({"sk1": hv}, {"sidekiq": ["sk1"]}, source="inv/hosts.yml")
+
+
+@pytest.mark.parametrize(
+    "var", ["sidekiq_negate", "sidekiq_queue_selector", "sidekiq_query_strict"]
+)
+@pytest.mark.parametrize("value", ["false", "no", "true", "yes", "", 0, 1, "False"])
+def test_boolean_variables_reject_strings_and_numbers(var, value):
+    fleet = _two_queue_fleet(**{var: value})
+    with pytest.raises(FleetError) as info:
+        check_fleet(fleet)
+    text = str(info.value)
+    assert var in text and "sk1" in text and "inv/hosts.yml" in text
+    assert "unquoted true or false" in text
+
+
+def test_negate_string_false_never_flips_to_every_queue():
+    fleet = _two_queue_fleet(sidekiq_negate="false")
+    with pytest.raises(FleetError):
+        fleet.sidekiq_hosts()
+    fleet = _two_queue_fleet(sidekiq_negate=False)
+    assert len(fleet.sidekiq_hosts()[0].processes[0].queues) == 2
+    fleet = _two_queue_fleet(sidekiq_negate=True)
+    assert len(fleet.sidekiq_hosts()[0].processes[0].queues) > 500
+
+
+def test_expand_queue_groups_rejects_non_boolean_flags(catalog):
+    from simulator.errors import QueueGroupError
+    from simulator.queue_groups import expand_queue_groups
+
+    for flag in ("selector", "negate", "strict"):
+        with pytest.raises(QueueGroupError) as info:
+            expand_queue_groups(["default"], catalog, **{flag: "false"})
+        assert "true or false" in str(info.value)
+
+
+def test_quoted_false_in_an_inventory_is_unusable_input(inventory):
+    edit(inventory / "group_vars" / "sidekiq.yml", sidekiq_negate="false")
+    with pytest.raises(FleetError) as info:
+        check_fleet(load_fleet(inventory))
+    assert "sidekiq_negate" in str(info.value) and "sidekiq1.example.com" in str(info.value)

@@ -116,3 +116,27 @@ def test_site_preflight_passes_on_the_example():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_plan_refuses_a_queue_group_that_smuggles_sidekiq_flags(tmp_path, capsys):
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "host_vars" / "sidekiq2.example.com.yml"
+    data = yaml.safe_load(path.read_text())
+    data["sidekiq_queue_groups"].append("de fault -r ./evil.rb")
+    path.write_text(yaml.safe_dump(data))
+    code, out, err = run(capsys, "plan", "-i", str(inv))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert str(inv) in err and "sidekiq2.example.com" in err
+    assert "sidekiq_queue_groups entry 5" in err and "position 3" in err and "fix:" in err
+    assert "evil" not in out
+
+
+def test_plan_refuses_a_quoted_boolean(tmp_path, capsys):
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    path = inv / "group_vars" / "sidekiq.yml"
+    path.write_text(path.read_text() + 'sidekiq_negate: "false"\n')
+    code, out, err = run(capsys, "plan", "-i", str(inv))
+    assert code == 2 and "sidekiq_negate" in err and "unquoted true or false" in err
+    assert "Traceback" not in err and out == ""

@@ -156,3 +156,11 @@ def test_capacity_cli_reports_the_cheapest_candidate(capsys):
     best = out["high-urgency"]["cheapest"]
     assert best["threads"] <= out["high-urgency"]["today"]["threads"]
     assert len(out["high-urgency"]["candidates"]) == 4
+
+
+def test_workload_routing_event_with_a_bad_queue_name(capsys, tmp_path):
+    path = _workload(tmp_path, 'segments:\n  - {match: "*", rate_per_s: 1, service: {mean_s: 1}}\n'
+                     'events:\n  - {at: 1m, action: routing, rules: [["*", "de;fault"]]}\n')
+    rc = main(["simulate", "-i", INVENTORY, "--workload", path, "--duration", "2m"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "events entry 1, rules" in err and "position 3" in err and "fix:" in err

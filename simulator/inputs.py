@@ -1,0 +1,169 @@
+"""Reading operator input safely: text files, YAML, output directories, and the limits.
+
+Every file fleetsim reads (workload, routing rules, worker catalog, ``--to`` target, trace)
+goes through :func:`read_text`, and every YAML one through :func:`load_yaml_file`; a problem is
+the caller's :class:`~.errors.FleetError` subclass naming the file, the place and the fix.
+
+Limits (docs/simulator.md, "Input limits"):
+
+* files must be UTF-8 text (no NUL byte), at most :data:`MAX_FILE_BYTES`;
+* YAML aliases may not expand a document beyond :data:`MAX_YAML_NODES` nodes (a "billion
+  laughs" file is refused in milliseconds), nor refer to themselves, nor nest deeper than
+  Python's recursion allows;
+* simulated time (``--duration``, ``--phase-gap``, event times) is at most
+  :data:`MAX_SIMULATED_S` (30 days);
+* ``--seed`` is a whole number from 0 to :data:`MAX_SEED`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import FleetError, excerpt
+
+__all__ = ["MAX_FILE_BYTES", "MAX_SEED", "MAX_SIMULATED_S", "MAX_YAML_NODES",
+           "check_output_dir", "load_yaml_file", "load_yaml_text", "read_text"]
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_YAML_NODES = 1_000_000
+MAX_SIMULATED_S = 30 * 86400.0
+MAX_SEED = 2**32 - 1
+
+
+def _position(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def read_text(path: str | os.PathLike[str], *, error: type[FleetError], what: str,
+              hint: str | None = None) -> str:
+    """The file's text; not readable, too big, binary or not UTF-8 is ``error``."""
+    file = str(path)
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            raise error(f"the {what} is {size:,} bytes, more than fleetsim reads "
+                        f"({MAX_FILE_BYTES:,})", file=file,
+                        hint=hint or f"check that this is the {what} you meant")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise error(f"cannot read the {what}: {exc.strerror}", file=file,
+                    hint=hint or "check the path") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise error(f"the {what} is a binary file (a NUL byte at {_position(data, nul)}), "
+                    "not YAML text", file=file,
+                    hint=f"give the path of the {what} itself, a UTF-8 text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"the {what} is not UTF-8 text: byte 0x{data[exc.start]:02x} at "
+                    f"{_position(data, exc.start)} is invalid", file=file,
+                    hint="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader; :func:`load_yaml_text` sizes the node graph before building it."""
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of the document with every alias expanded; refuses cycles and bombs early."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Recursive(node)
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > MAX_YAML_NODES:
+                    raise _TooBig(node)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_YAML_NODES:
+                    raise _TooBig(node)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+class _TooBig(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+class _Recursive(_TooBig):
+    pass
+
+
+def load_yaml_text(text: str, *, file: str, error: type[FleetError], what: str,
+                   hint: str | None = None) -> Any:
+    """``yaml.safe_load`` with alias, recursion and nesting limits; errors are ``error``."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    except _Recursive as exc:
+        mark = exc.node.start_mark
+        raise error(f"a YAML alias refers to the node that contains it (line {mark.line + 1})",
+                    file=file, hint="replace the alias (*name) with the value it stands for"
+                    ) from None
+    except _TooBig as exc:
+        mark = exc.node.start_mark
+        raise error(f"YAML aliases expand the {what} beyond {MAX_YAML_NODES:,} values "
+                    f"(from line {mark.line + 1}): refused as an alias bomb", file=file,
+                    hint="write the values out, or use far fewer nested aliases (*name)"
+                    ) from None
+    except RecursionError:
+        raise error(f"the {what} nests YAML lists or mappings too deeply", file=file,
+                    hint="flatten the structure (a few levels are enough)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        rule = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"not valid YAML: {excerpt(problem, 200)[1:-1]}", file=file, rule=rule,
+                    hint=hint or "fix the YAML syntax") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | os.PathLike[str], *, error: type[FleetError], what: str,
+                   hint: str | None = None) -> Any:
+    """Read a UTF-8 YAML (or JSON) file with :func:`read_text` and :func:`load_yaml_text`."""
+    text = read_text(path, error=error, what=what, hint=hint)
+    return load_yaml_text(text, file=str(path), error=error, what=what)
+
+
+def check_output_dir(path: str, *, option: str) -> None:
+    """Create ``path`` if needed and prove a file can be written there (before any work)."""
+    hint = f"give {option} a directory you can write to (it is created if missing)"
+    target = Path(path)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".fleetsim-write-test-"):
+            pass
+    except FileExistsError:
+        raise FleetError(f"{option}: {path} exists and is not a directory", file=path,
+                         hint=hint) from None
+    except OSError as exc:
+        raise FleetError(f"{option}: cannot write to {path}: {exc.strerror}", file=path,
+                         hint=hint) from None
