@@ -49,12 +49,12 @@ def sidekiq_processes(
         processes = expand_queue_groups(
             _plain(queue_groups),
             _catalog(catalog),
-            selector=bool(selector),
-            negate=bool(negate),
+            selector=_plain(selector),
+            negate=_plain(negate),
             min_concurrency=_plain(min_concurrency),
             max_concurrency=_plain(max_concurrency),
             concurrency=_plain(concurrency),
-            strict=bool(strict),
+            strict=_plain(strict),
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None
@@ -63,7 +63,7 @@ def sidekiq_processes(
 
 def sidekiq_routing_map(rules: Any, catalog: Any = None, strict: bool = True) -> dict[str, str]:
     try:
-        router = Router.from_rules(_plain(rules), _catalog(catalog), strict=bool(strict))
+        router = Router.from_rules(_plain(rules), _catalog(catalog), strict=_plain(strict))
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_routing_rules: {exc}") from None
     return {key: route.queue for key, route in router.resolve().items()}
