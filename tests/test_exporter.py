@@ -580,6 +580,8 @@ def _render(name: str, **extra) -> str:
         "_sidekiq_redis_url": "redis://10.0.0.5:6379/0",
         "sidekiq_redis_username": "gitlab",
         "sidekiq_redis_password": 'r3dis"$`\\pw',
+        "sidekiq_redis_tls": True,
+        "sidekiq_tls_ca_path": "/etc/ssl/sidekiq-fleet/ca.crt",
         "sidekiq_config_dir": "/etc/sidekiq-fleet",
         "sidekiq_exporter_dir": "/opt/sidekiq-fleet/exporter",
         "sidekiq_user": "git",

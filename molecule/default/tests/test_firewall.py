@@ -51,11 +51,35 @@ def test_outsider_cannot_reach_ssh(host):
 def test_controller_opens_a_new_ssh_session():
     key = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fleetadmin_ed25519")
     result = subprocess.run(
-        ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "ControlMaster=no", "-o", "ControlPath=none",
-         "fleetadmin@172.28.51.13", "sudo", "-n", "nft", "list", "table", "inet", "sidekiq_fleet"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "ssh",
+            "-i",
+            key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            "fleetadmin@172.28.51.13",
+            "sudo",
+            "-n",
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "sidekiq_fleet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0 and "policy drop" in result.stdout, result.stderr
 

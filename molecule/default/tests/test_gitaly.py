@@ -10,8 +10,9 @@ testinfra_hosts = [host_spec("mol-gitaly")]
 
 PARSE = (
     "import json, tomllib; c = tomllib.load(open('/etc/gitaly/config.toml', 'rb')); "
-    "print(json.dumps({'listen_addr': c['listen_addr'], 'token': c['auth']['token'], "
-    "'storage': c['storage']}))"
+    "print(json.dumps({'listen_addr': c.get('listen_addr'), "
+    "'tls_listen_addr': c.get('tls_listen_addr'), 'tls': c.get('tls'), "
+    "'token': c['auth']['token'], 'storage': c['storage']}))"
 )
 
 
@@ -21,7 +22,12 @@ def gitaly_config(host) -> dict:
 
 def test_config_parses_and_listens_on_tcp(host):
     config = gitaly_config(host)
-    assert config["listen_addr"] == "0.0.0.0:8075"
+    # TLS only (GitLab's tls_listen_addr), with the pki role's certificate; no plain listener.
+    assert config["listen_addr"] is None and config["tls_listen_addr"] == "0.0.0.0:8075"
+    assert config["tls"] == {
+        "certificate_path": "/etc/ssl/sidekiq-fleet/node.crt",
+        "key_path": "/etc/ssl/sidekiq-fleet/private/node.key",
+    }
     assert config["storage"] == [
         {"name": "default", "path": "/var/opt/gitlab/git-data/repositories"}
     ]
@@ -31,7 +37,7 @@ def test_token_equals_the_one_the_worker_gets(host, worker_env):
     token = gitaly_config(host)["token"]
     assert len(token) >= 32
     assert token == worker_env["GITALY_TOKEN"]
-    assert worker_env["GITALY_ADDRESS"] == "tcp://172.28.51.13:8075"
+    assert worker_env["GITALY_ADDRESS"] == "tls://172.28.51.13:8075"
 
 
 def test_config_is_readable_by_git_only(host):

@@ -48,15 +48,33 @@ def test_postgresql_listens_on_the_inventory_addresses(host):
 def test_worker_connects_with_scram(worker):
     out = worker.check_output(
         with_worker_env(
-            "psql 'sslmode=disable' -XAtq -c \"SELECT current_user || ' ' || current_database()\""
+            "psql -XAtq -c \"SELECT current_user || ' ' || current_database() || ' ' || "
+            '(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"'
         )
     )
-    assert out.strip() == "gitlab gitlabhq_production"
+    assert out.strip() == "gitlab gitlabhq_production t"  # over TLS (sslmode=verify-full)
 
 
 def test_worker_is_refused_with_a_wrong_password(worker):
-    out = worker.run(
-        with_worker_env("PGPASSWORD=wrong-password psql 'sslmode=disable' -XAtq -c 'SELECT 1'")
-    )
+    out = worker.run(with_worker_env("PGPASSWORD=wrong-password psql -XAtq -c 'SELECT 1'"))
     assert out.rc != 0
     assert 'password authentication failed for user "gitlab"' in out.stderr
+
+
+def test_plain_text_client_is_refused(worker):
+    out = worker.run(with_worker_env("psql 'sslmode=disable' -XAtq -c 'SELECT 1'"))
+    assert out.rc != 0 and "no encryption" in out.stderr, out.stderr
+
+
+def test_client_with_another_ca_is_refused(worker):
+    worker.check_output(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=another-ca -keyout /tmp/other-ca.key -out /tmp/other-ca.crt 2>/dev/null"
+    )
+    out = worker.run(with_worker_env("PGSSLROOTCERT=/tmp/other-ca.crt psql -XAtq -c 'SELECT 1'"))
+    assert out.rc != 0 and "certificate verify failed" in out.stderr, out.stderr
+
+
+def test_pg_hba_tcp_lines_are_hostssl_only(host):
+    types = psql_as_postgres(host, "SELECT DISTINCT type FROM pg_hba_file_rules").split()
+    assert "host" not in types and "hostssl" in types, types

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import host_spec, with_worker_env
 
 testinfra_hosts = [host_spec("mol-redis")]
@@ -48,16 +50,18 @@ def test_worker_gets_pong_with_the_password_from_its_url(worker, worker_env):
     assert any(c in worker_env["REDIS_PASSWORD"] for c in "@:/#%?&+=!"), (
         "the test password must hold URL-unsafe characters"
     )
-    out = worker.check_output(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" ping'))
+    out = worker.check_output(
+        with_worker_env('redis-cli $REDIS_TLS --no-auth-warning -u "$REDIS_URL" ping')
+    )
     assert out.strip() == "PONG"
 
 
 def test_worker_is_refused_without_the_password(worker):
-    out = worker.run(with_worker_env('redis-cli -h "$REDIS_HOST" ping'))
+    out = worker.run(with_worker_env('redis-cli $REDIS_TLS -h "$REDIS_HOST" ping'))
     assert "NOAUTH" in out.stdout + out.stderr
     wrong = worker.run(
         with_worker_env(
-            'redis-cli --no-auth-warning -h "$REDIS_HOST" --user "$REDIS_USERNAME" '
+            'redis-cli $REDIS_TLS --no-auth-warning -h "$REDIS_HOST" --user "$REDIS_USERNAME" '
             "--pass wrong-password ping"
         )
     )
@@ -66,7 +70,9 @@ def test_worker_is_refused_without_the_password(worker):
 
 def test_live_server_runs_noeviction_and_aof(worker):
     # CONFIG is denied to the app user; INFO is not.
-    info = worker.check_output(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" info'))
+    info = worker.check_output(
+        with_worker_env('redis-cli $REDIS_TLS --no-auth-warning -u "$REDIS_URL" info')
+    )
     assert "maxmemory_policy:noeviction" in info
     assert "aof_enabled:1" in info
 
@@ -81,18 +87,51 @@ def test_app_user_may_not_run_dangerous_commands(worker):
         "SHUTDOWN",
     )
     for command in commands:
-        out = worker.run(with_worker_env(f'redis-cli --no-auth-warning -u "$REDIS_URL" {command}'))
+        out = worker.run(
+            with_worker_env(f'redis-cli $REDIS_TLS --no-auth-warning -u "$REDIS_URL" {command}')
+        )
         assert "NOPERM" in out.stdout + out.stderr, (
             f"{command} was not refused: {out.stdout}{out.stderr}"
         )
     # DEBUG is refused twice over: the ACL, and Redis 7's enable-debug-command (checked first).
-    out = worker.run(with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" DEBUG SLEEP 0'))
+    out = worker.run(
+        with_worker_env('redis-cli $REDIS_TLS --no-auth-warning -u "$REDIS_URL" DEBUG SLEEP 0')
+    )
     assert (
         "NOPERM" in out.stdout + out.stderr
         or "DEBUG command not allowed" in out.stdout + out.stderr
     )
     # and the app user can do what Sidekiq does
     push = worker.check_output(
-        with_worker_env('redis-cli --no-auth-warning -u "$REDIS_URL" LPUSH queue:molecule job')
+        with_worker_env(
+            'redis-cli $REDIS_TLS --no-auth-warning -u "$REDIS_URL" LPUSH queue:molecule job'
+        )
     )
     assert int(push) >= 1
+
+
+def test_plain_text_client_is_refused(worker):
+    """TLS only: the plain-text port is closed, a client without TLS gets no answer."""
+    plain = 'redis-cli --no-auth-warning -u "${REDIS_URL/rediss:/redis:}" ping'
+    out = worker.run(with_worker_env(plain))
+    said = out.stdout + out.stderr
+    assert "PONG" not in out.stdout and (out.rc != 0 or "error" in said.lower()), said
+
+
+def test_client_with_another_ca_is_refused(worker):
+    worker.check_output(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=another-ca -keyout /tmp/other-ca.key -out /tmp/other-ca.crt 2>/dev/null"
+    )
+    out = worker.run(
+        with_worker_env(
+            'redis-cli --tls --cacert /tmp/other-ca.crt --no-auth-warning -u "$REDIS_URL" ping'
+        )
+    )
+    assert "PONG" not in out.stdout
+    assert "certificate verify failed" in (out.stdout + out.stderr).lower(), out.stdout + out.stderr
+
+
+def test_redis_serves_tls_only(host):
+    config = host.file("/etc/redis/redis.conf").content_string
+    assert re.search(r"^port 0$", config, re.M) and re.search(r"^tls-port 6379$", config, re.M)

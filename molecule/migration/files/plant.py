@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Plant payloads that no worker can run, before the migration (stdin: the Redis password).
 
-- queue:legacy_export (a queue no routing, old or new, names: not the migration's to move): a job of a
-  class that no longer exists, and a payload that is not JSON;
+- queue:legacy_export (a queue no routing, old or new, names: not the migration's to move):
+  a job of a class that no longer exists, and a payload that is not JSON;
 - the schedule set: a job of an unknown class due in a day, on the old queue audit_event.
 Prints the planted payloads as JSON: [{"where": KEY, "payload": TEXT}, ...].
 """
