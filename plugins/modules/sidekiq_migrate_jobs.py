@@ -61,6 +61,14 @@ options:
   redis_password:
     description: Redis password (any characters; never logged).
     type: str
+  redis_tls:
+    description: Connect with TLS and verify the server's certificate (chain and name).
+    type: bool
+    default: false
+  redis_ca_file:
+    description: CA certificate the server's certificate must chain to (the fleet CA); the
+      system's trust store when omitted.
+    type: path
   redis_db:
     description: Redis database number.
     type: int
@@ -171,6 +179,8 @@ ARGUMENT_SPEC = {
     "redis_port": {"type": "int", "default": 6379},
     "redis_username": {"type": "str"},
     "redis_password": {"type": "str", "no_log": True},
+    "redis_tls": {"type": "bool", "default": False},
+    "redis_ca_file": {"type": "path"},
     "redis_db": {"type": "int", "default": 0},
     "socket_connect_timeout": {"type": "float", "default": 5.0},
     "socket_timeout": {"type": "float", "default": 30.0},
@@ -229,6 +239,10 @@ def _client(p: dict) -> redis.Redis:
         db=p["redis_db"],
         socket_connect_timeout=p["socket_connect_timeout"],
         socket_timeout=p["socket_timeout"],
+        ssl=p["redis_tls"],
+        ssl_ca_certs=p["redis_ca_file"] if p["redis_tls"] else None,
+        ssl_cert_reqs="required",
+        ssl_check_hostname=p["redis_tls"],
     )
 
 

@@ -10,6 +10,7 @@
 #   SAMPLE_APP_EXTERNAL_ENDPOINT  host:port RepositoryProbeWorker connects to
 #   SIDEKIQ_REDIS_URL SIDEKIQ_REDIS_USERNAME SIDEKIQ_REDIS_PASSWORD   Redis for Sidekiq; the
 #     password is passed on its own, so any character in it works
+require "openssl"
 require "json"
 require "socket"
 require "yaml"
@@ -147,6 +148,10 @@ redis_options = {
   username: ENV["SIDEKIQ_REDIS_USERNAME"],
   password: ENV["SIDEKIQ_REDIS_PASSWORD"]
 }.reject { |_key, value| value.nil? || value.empty? }
+# rediss:// URLs: verify the server's certificate (chain and name) against the fleet CA.
+unless ENV.fetch("SIDEKIQ_REDIS_CA_FILE", "").empty?
+  redis_options[:ssl_params] = { ca_file: ENV["SIDEKIQ_REDIS_CA_FILE"], verify_mode: OpenSSL::SSL::VERIFY_PEER }
+end
 
 Sidekiq.configure_server do |config|
   config.redis = redis_options

@@ -87,6 +87,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_username: str | None = None
     redis_password: str | None = None
+    redis_ca_file: str | None = None
     hostname: str = field(default_factory=socket.gethostname)
     # Tags of the Sidekiq processes that must run here (sidekiq@0, sidekiq@1, ...); empty means
     # "whatever runs here, at least one".
@@ -119,6 +120,7 @@ class Settings:
             redis_url=env.get("SIDEKIQ_REDIS_URL", cls.redis_url),
             redis_username=env.get("SIDEKIQ_REDIS_USERNAME") or None,
             redis_password=env.get("SIDEKIQ_REDIS_PASSWORD") or None,
+            redis_ca_file=env.get("SIDEKIQ_REDIS_CA_FILE") or None,
             hostname=env.get("SIDEKIQ_EXPORTER_HOSTNAME") or socket.gethostname(),
             expected_tags=tags,
             heartbeat_max_age=float(
@@ -641,12 +643,18 @@ class Exporter:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
+        tls = (
+            {"ssl_ca_certs": settings.redis_ca_file, "ssl_cert_reqs": "required"}
+            if settings.redis_url.startswith("rediss://")
+            else {}
+        )
         self.client = client or redis.Redis.from_url(
             settings.redis_url,
             username=settings.redis_username,
             password=settings.redis_password,
             socket_timeout=5,
             socket_connect_timeout=5,
+            **tls,
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SidekiqCollector(self.client, settings))
