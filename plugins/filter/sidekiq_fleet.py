@@ -11,7 +11,9 @@ Bad input raises an error with the engine's message (file, rule, position and fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import sys
 from typing import Any
 
@@ -120,6 +122,43 @@ def sidekiq_migration_plan(
     }
 
 
+# Addresses that mean "every interface": the same list for every role's bind checks.
+_WILDCARDS = {"", "*", "0", "0.0.0.0", "::", "[::]", "::0", "0:0:0:0:0:0:0:0"}
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _host_part(address: Any) -> str:
+    """The host of 'HOST', 'HOST:PORT', '[V6]:PORT' or a bare IPv6 address."""
+    text = str(address).strip()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    if text.count(":") == 1:
+        return text.split(":", 1)[0]
+    return text
+
+
+def sidekiq_fleet_wildcard(address: Any) -> bool:
+    """True when an address (optionally with a port) binds every interface."""
+    return _host_part(address) in _WILDCARDS
+
+
+def sidekiq_fleet_loopback(address: Any) -> bool:
+    """True when an address (optionally with a port) is a loopback address or 'localhost'."""
+    host = _host_part(address)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sidekiq_fleet_safe_name(value: Any) -> bool:
+    """True for a name safe to render into Redis ACL lines, sudoers, HAProxy and shell commands:
+    letters, digits, '_', '.', '-' (not first), at most 64 characters."""
+    return isinstance(value, str) and _SAFE_NAME.fullmatch(value) is not None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -127,4 +166,7 @@ class FilterModule:
             "sidekiq_routing_map": sidekiq_routing_map,
             "sidekiq_fleet_findings": sidekiq_fleet_findings,
             "sidekiq_migration_plan": sidekiq_migration_plan,
+            "sidekiq_fleet_wildcard": sidekiq_fleet_wildcard,
+            "sidekiq_fleet_loopback": sidekiq_fleet_loopback,
+            "sidekiq_fleet_safe_name": sidekiq_fleet_safe_name,
         }
