@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = re.compile(r"pass(word)?|token|secret|_key\b", re.I)
+SECRET = re.compile(r"pass(word)?(?!_encryption)|token|secret|_key\b", re.I)
 
 
 class _Loader(yaml.SafeLoader):
