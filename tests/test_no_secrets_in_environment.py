@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = re.compile(r"pass(word)?(?!_encryption)|token|secret|_key\b", re.I)
+SECRET = re.compile(r"pass(word|wd)?|token|secret|_key\b", re.I)
+NOT_SECRET = re.compile(r"password_encryption", re.I)  # a PostgreSQL setting
 
 
 class _Loader(yaml.SafeLoader):
@@ -43,7 +44,8 @@ def test_no_secret_in_a_task_environment():
         data = yaml.load(path.read_text(), Loader=_Loader)
         for where, env in _environments(data, path.relative_to(ROOT).as_posix()):
             for name, value in env.items():
-                if SECRET.search(str(name)) or SECRET.search(str(value)):
+                text = NOT_SECRET.sub("", f"{name} {value}")
+                if SECRET.search(text):
                     found.append(f"{where}: {name}")
     assert not found, "secrets passed through environment: " + ", ".join(found)
 
