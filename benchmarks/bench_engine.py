@@ -6,8 +6,11 @@
 The fleet is M/M/20 at rho = 0.8 (lambda = 16/s, mu = 1/s).  The baseline is the model a SimPy
 newcomer writes: one SimPy process per job and a ``simpy.Resource`` of 20 threads, collecting
 waits in a list.  Both run in fresh subprocesses (one after the other, never in parallel) so
-their peak memory (ru_maxrss) is their own.  This is a report, not a test: the figures depend
-on the machine; the ratio is what carries over.
+their peak memory (ru_maxrss) is their own; the time is taken inside each subprocess around the
+simulation (interpreter start-up and imports excluded), best of ``--repeat``, and the ratio is
+against the baseline measured in the same run.  This is a report, not a test: the figures and
+the ratio move with the machine and its load (timed as whole processes, start-up included, the
+ratio is smaller), so quote them with the run and the method.
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@ the stranded measurement, then ``fleetsim migrate`` end to end (safe vs naive or
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sim_engine import _Observed, _trace_jobs, _write_trace, assert_every_job_accounted_for
 
 from simulator import engine
 from simulator.engine import FleetEvent, JobClass, ProcessSpec, Scenario, ServiceTime, simulate
@@ -128,15 +130,38 @@ def test_move_jobs_rewrites_the_queue_of_jobs_in_the_retry_set():
     assert run.in_queues.get("old", 0) == 0
 
 
+def test_move_while_fetchers_are_blocked_and_busy_hands_over_and_queues_every_job():
+    # At 60 s, 118 jobs wait on `old`, which nobody listens to; p0 listens to `new` with three
+    # threads: two run long jobs (J0, J1), the third is blocked in its fetch.  The move hands
+    # the oldest job straight to the blocked fetcher and queues the rest behind it; J2-J4, which
+    # the move's routes do not name, stay on `old`.  Every job is then found exactly once.
+    rows = [(0.5 * i, 100.0 if i < 2 else 0.5,
+             JobClass(f"J{i}Worker", "low", 0.0, ServiceTime("deterministic", 0.5)))
+            for i in range(120)]
+    routes = {cls.key: ("new" if i < 2 else "old", None) for i, (_, _, cls) in enumerate(rows)}
+    moved_to = {cls.key: ("new", None) for i, (_, _, cls) in enumerate(rows) if not 2 <= i <= 4}
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Scenario(classes=tuple(cls for _, _, cls in rows),
+                            processes=(ProcessSpec("p0", "n0", ("new",), 3),),
+                            routes=routes, trace=_write_trace(tmp, rows),
+                            events=(FleetEvent(60.0, "move_jobs", routes=moved_to),))
+        model = _Observed(scenario, duration=200.0, seed=7, bin_width=None)
+        run = model.run()
+    [move] = model.moves
+    assert move["blocked_before"] == 1 and move["handed"] == 1  # the race: a fetch was waiting
+    assert move["waiting_off"] == 118 and move["moved"] == 115 and move["kept"] == 3
+    assert sorted(move["left_off"]) == ["J2Worker", "J3Worker", "J4Worker"]
+    assert_every_job_accounted_for(model, run, rows, 200.0)
+    assert run.counters["succeeded"] == 117 and run.in_queues == {"old": 3}
+
+
 @st.composite
 def _migration_scenarios(draw):
+    """A fleet fed by a trace of jobs (``rows``), with migration events;
+    ``build(trace)`` makes the scenario."""
+    rows = draw(_trace_jobs())
     queues = ["a", "b", "c"]
-    classes = tuple(
-        JobClass(f"W{i}Worker", "low", draw(st.floats(0.0, 5.0)),
-                 ServiceTime("exponential", draw(st.sampled_from([0.3, 2.0, 20.0]))),
-                 failure_probability=draw(st.sampled_from([0.0, 0.2, 1.0])))
-        for i in range(draw(st.integers(1, 4)))
-    )
+    classes = tuple(cls for _, _, cls in rows)
 
     def routes(partial=False):  # a move's mapping may leave classes out (unknown to it)
         return {c.key: (draw(st.sampled_from(queues)), None) for c in classes
@@ -149,10 +174,12 @@ def _migration_scenarios(draw):
                                  draw(st.integers(1, 3)))
                      for i in range(draw(st.integers(0, 2))))
 
-    initial = {c.key: (draw(st.sampled_from(queues)), None) for c in classes}
+    # Most classes start on `old`, which no process listens to: jobs wait there until a move
+    # (there is always one, with its own routes) takes them away while the fleet runs.
+    initial = {c.key: (draw(st.sampled_from(["old", "old", *queues])), None) for c in classes}
     processes = procs("n0") + procs("n1") or (ProcessSpec("n0/0", "n0", ("a",), 1),)
-    events = []
-    for _ in range(draw(st.integers(1, 6))):
+    events = [FleetEvent(draw(st.floats(0.0, 300.0)), "move_jobs", routes=routes(partial=True))]
+    for _ in range(draw(st.integers(0, 5))):
         action = draw(st.sampled_from(["routing", "listen", "move_jobs", "node_down",
                                        "node_up", "restart"]))
         at = draw(st.floats(0.0, 300.0))
@@ -171,22 +198,38 @@ def _migration_scenarios(draw):
             events.append(FleetEvent(at, action, node=node, timeout_s=5.0, boot_s=3.0))
     nodes = {p.node for p in processes} | {e.node for e in events if e.action == "listen"}
     events = [e for e in events if e.node is None or e.node in nodes]
-    return Scenario(classes=classes, processes=processes, routes=initial,
-                    events=tuple(events), max_retries=draw(st.integers(0, 3)),
-                    stranded_sample_s=draw(st.sampled_from([None, 7.0])))
+    max_retries = draw(st.integers(0, 3))
+    stranded_sample_s = draw(st.sampled_from([None, 7.0]))
+
+    def build(trace):
+        return Scenario(classes=classes, processes=processes, routes=initial,
+                        events=tuple(events), max_retries=max_retries,
+                        stranded_sample_s=stranded_sample_s, trace=trace)
+
+    return rows, build
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_migration_scenarios(), st.integers(0, 2**16), st.floats(1.0, 400.0))
-def test_listen_move_and_share_events_neither_lose_nor_duplicate_a_job(scenario, seed,
+def test_listen_move_and_share_events_neither_lose_nor_duplicate_a_job(drawn, seed,
                                                                        duration):
-    model = engine._Model(scenario, duration=duration, seed=seed, bin_width=None)
-    run = model.run()
+    rows, build = drawn
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _Observed(build(_write_trace(tmp, rows)), duration=duration, seed=seed,
+                          bin_width=None)
+        run = model.run()
     c = run.counters
-    assert _conserved(c)
-    assert sum(run.in_queues.values()) == c["in_queues"]
-    assert int(run.recorder.exec_q.counts.sum()) == c["succeeded"] + c["failed_executions"]
+    assert_every_job_accounted_for(model, run, rows, duration)
     assert c["failed_executions"] == c["retried"] + c["dead"]
+    # Each move with its own routes emptied the queues that are no destination of them,
+    # except for the classes those routes do not name; what left went somewhere.
+    for move in model.moves:
+        if move["named"] is None:
+            continue
+        assert move["moved"] + move["kept"] == move["waiting_off"]
+        assert len(move["left_off"]) == move["kept"]
+        assert not set(move["left_off"]) & move["named"]
+        assert 0 <= move["handed"] <= min(move["moved"], move["blocked_before"])
     # the listener counts the stranded measure uses agree with the process states
     for q in range(len(model.queue_names)):
         up = sum(1 for p in range(len(model.procs))
