@@ -436,7 +436,8 @@ def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
     batch = _batch("deploy")
     (release / "REVISION").write_text(batch + "\n")
     classes = ("AuditEventWorker", "ChecksumWorker")  # sidekiq1 and sidekiq2
-    per_class, rate = 2400, 30
+    # 180 s of load at 50 jobs/s per class: longer than the deploy, so both restarts see load.
+    per_class, rate = 9000, 50
     before = _main_pids(workers)
     _start_load(producer, batch, per_class, rate, classes)
     wait_for("jobs of the batch running", lambda: sum(_runs_per_jid(fleet, batch).values()) > 20)
