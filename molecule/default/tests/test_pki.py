@@ -25,7 +25,7 @@ def test_node_certificate_names_the_node_and_chains_to_the_fleet_ca(name, addres
         'print(c.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)"'
     )
     assert f"CN={name}" in text and "CN=sidekiq-fleet CA" in text
-    assert f"IPv4Address('{address}')" in text and f"DNSName(value='{name}')" in text
+    assert f"IPAddress(value={address})" in text and f"DNSName(value='{name}')" in text
     key = node.file("/etc/ssl/sidekiq-fleet/private/node.key")
     assert (key.mode, key.user, key.group) == (0o640, "root", "ssl-cert")
     assert node.file("/etc/ssl/sidekiq-fleet/private").mode == 0o710

@@ -30,7 +30,7 @@ def test_app_database_is_open_to_the_worker_address_only(host):
     rules = psql_as_postgres(
         host,
         "SELECT address || ' ' || auth_method FROM pg_hba_file_rules "
-        "WHERE type = 'host' AND 'gitlabhq_production' = ANY(database)",
+        "WHERE type = 'hostssl' AND 'gitlabhq_production' = ANY(database)",
     )
     assert rules.split("\n") == ["172.28.51.21 scram-sha-256"]
 
@@ -52,7 +52,7 @@ def test_worker_connects_with_scram(worker):
             '(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"'
         )
     )
-    assert out.strip() == "gitlab gitlabhq_production t"  # over TLS (sslmode=verify-full)
+    assert out.strip() == "gitlab gitlabhq_production true"  # over TLS (sslmode=verify-full)
 
 
 def test_worker_is_refused_with_a_wrong_password(worker):
