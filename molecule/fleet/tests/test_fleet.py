@@ -6,6 +6,7 @@ fixture rather than testinfra's parametrized `host`, which pytest would reorder 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -412,16 +413,21 @@ def test_throughput_of_the_fleet(fleet):
 
 
 def _unit_times(worker) -> tuple[float, float]:
-    """(last stop, last start) of this node's sidekiq@0, as Unix times."""
+    """(last stop, last start) of this node's sidekiq@0, as Unix times with microseconds."""
     out = worker.check_output(
-        "systemctl show --timestamp=unix -p InactiveEnterTimestamp -p ExecMainStartTimestamp "
+        "systemctl show --timestamp=us+utc -p InactiveEnterTimestamp -p ExecMainStartTimestamp "
         "sidekiq@0.service"
     )
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return (
-        float(values["InactiveEnterTimestamp"].lstrip("@") or 0),
-        float(values["ExecMainStartTimestamp"].lstrip("@") or 0),
-    )
+
+    def unix(text: str) -> float:
+        # "Tue 2026-12-01 22:04:56.123456 UTC"
+        found = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?", text)
+        assert found, f"not a timestamp: {text!r}"
+        stamp = datetime.datetime.fromisoformat(found.group(0))
+        return stamp.replace(tzinfo=datetime.UTC).timestamp()
+
+    return unix(values["InactiveEnterTimestamp"]), unix(values["ExecMainStartTimestamp"])
 
 
 def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
