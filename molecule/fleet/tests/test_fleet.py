@@ -207,10 +207,11 @@ def _runs_per_jid(fleet, batch: str) -> dict[str, int]:
     return {jid: int(n) for jid, n in rows}
 
 
-def _start_load(producer, batch: str, per_class: int, rate: int, classes) -> None:
+def _start_load(producer, batch: str, per_class: int, rate: int, classes, extra: str = "") -> None:
     for worker_class in classes:
         producer.check_output(
             f"nohup sidekiq-fleet-enqueue {worker_class} {per_class} --batch {batch} --rate {rate} "
+            f"{extra} "
             f">/tmp/{batch}-{worker_class}.json 2>/tmp/{batch}-{worker_class}.err &"
         )
 
@@ -460,11 +461,13 @@ def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
     shutil.copytree(root / "apps" / "sample", release)
     batch = _batch("deploy")
     (release / "REVISION").write_text(batch + "\n")
-    classes = ("AuditEventWorker", "ChecksumWorker")  # sidekiq1 and sidekiq2
+    # Cheap jobs on each node (queue default on sidekiq1, flaky_import on sidekiq2, told never to
+    # fail), so the fleet keeps up with the load and a backlog cannot pass for a lost job.
+    classes = ("AuditEventWorker", "FlakyImportWorker")
     # 180 s of load at 50 jobs/s per class: longer than the deploy, so both restarts see load.
     per_class, rate = 9000, 50
     before = _main_pids(workers)
-    _start_load(producer, batch, per_class, rate, classes)
+    _start_load(producer, batch, per_class, rate, classes, extra="--fail 0")
     wait_for("jobs of the batch running", lambda: sum(_runs_per_jid(fleet, batch).values()) > 20)
     env = dict(os.environ, ANSIBLE_CONFIG=str(root / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     started = time.time()
