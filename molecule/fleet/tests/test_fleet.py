@@ -464,8 +464,9 @@ def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
     # Cheap jobs on each node (queue default on sidekiq1, flaky_import on sidekiq2, told never to
     # fail), so the fleet keeps up with the load and a backlog cannot pass for a lost job.
     classes = ("AuditEventWorker", "FlakyImportWorker")
-    # 180 s of load at 50 jobs/s per class: longer than the deploy, so both restarts see load.
-    per_class, rate = 9000, 50
+    # 240 s of load at 50 jobs/s per class: longer than the deploy (174 s measured), so both
+    # restarts happen under load.
+    per_class, rate = 12000, 50
     before = _main_pids(workers)
     _start_load(producer, batch, per_class, rate, classes, extra="--fail 0")
     wait_for("jobs of the batch running", lambda: sum(_runs_per_jid(fleet, batch).values()) > 20)
