@@ -8,8 +8,8 @@
 #   bash scripts/lab.sh down     remove the lab containers and network
 #   bash scripts/lab.sh status   show the lab containers and their addresses
 #
-# Facts behind the settings: ../shared/docs/lab.md (no registry, explicit capability list,
-# systemd as PID 1, one network with a fixed subnet).
+# Facts behind the settings: docs/lab-and-data-tier.md, "The lab" (no registry, explicit
+# capability list, systemd as PID 1, one network with a fixed subnet).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
