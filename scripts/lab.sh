@@ -3,7 +3,8 @@
 # (never pulled from a registry), and the multi-node lab that inventories/lab describes.
 #
 #   bash scripts/lab.sh docker   make sure a Docker engine answers (installs and starts one if needed)
-#   bash scripts/lab.sh image    build the systemd base image (cached by a hash of its recipe)
+#   bash scripts/lab.sh image    build the systemd base image (cached by a hash of its recipe);
+#                                DEBIAN_SUITE=bookworm builds the Debian 12 image (default trixie)
 #   bash scripts/lab.sh up       create the lab network and start the lab containers (idempotent)
 #   bash scripts/lab.sh down     remove the lab containers and network
 #   bash scripts/lab.sh status   show the lab containers and their addresses
@@ -16,9 +17,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # --- the recipe of the base image: change any of these and the image is rebuilt --------------
+# DEBIAN_SUITE: trixie (Debian 13, stable, the default) or bookworm (Debian 12); every suite
+# gets its own image, so both can be built side by side.
+DEBIAN_SUITE="${DEBIAN_SUITE:-trixie}"
+case "$DEBIAN_SUITE" in
+  trixie|bookworm) ;;
+  *) printf 'lab: error: DEBIAN_SUITE must be trixie or bookworm, not %s\n' "$DEBIAN_SUITE" >&2; exit 2 ;;
+esac
 IMAGE_REPO="${LAB_IMAGE_REPO:-sidekiq-fleet/systemd}"
-IMAGE_STABLE="${IMAGE_REPO}:bookworm"          # the name molecule scenarios and `up` use
-DEBIAN_SUITE="bookworm"
+IMAGE_STABLE="${IMAGE_REPO}:${DEBIAN_SUITE}"   # the name molecule scenarios and `up` use
 DEBIAN_MIRROR="${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # The lab.md list plus what makes every converge faster: python3-apt (Ansible's apt module
 # would otherwise install it on every first run) and the packages the common role installs
@@ -96,7 +103,7 @@ cmd_image() {
   docker info >/dev/null 2>&1 || die "no Docker engine answers: run 'bash scripts/lab.sh docker' first"
   local hash tag rootfs
   hash="$(recipe_hash)"
-  tag="${IMAGE_REPO}:bookworm-${hash}"
+  tag="${IMAGE_REPO}:${DEBIAN_SUITE}-${hash}"
   if docker image inspect "$tag" >/dev/null 2>&1; then
     log "image $tag is up to date (recipe $hash)"
     docker tag "$tag" "$IMAGE_STABLE"
