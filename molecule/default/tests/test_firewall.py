@@ -88,3 +88,41 @@ def test_fleet_table_is_loaded_by_its_own_unit_not_nftables_service(host):
     unit = host.service("sidekiq-fleet-firewall")
     assert unit.is_enabled
     assert not host.file("/etc/nftables.conf").contains("sidekiq-fleet")
+
+
+def test_operator_nftables_table_survives_the_fleet_firewall():
+    """The fleet's table is replaced on its own: a table the operator loaded before converge (and
+    its counter, which has been counting since) is still there after two converges."""
+    redis = testinfra.get_host(host_spec("mol-redis"))
+    guard = redis.run("nft list table inet operator_guard")
+    assert guard.rc == 0 and "counter packets" in guard.stdout, guard.stderr
+    assert redis.run("nft list table inet sidekiq_fleet").rc == 0
+
+
+def test_ufw_backend_holds_the_fleet_rules_and_the_operators_own():
+    postgresql = testinfra.get_host(host_spec("mol-postgresql"))
+    status = postgresql.check_output("ufw status verbose")
+    assert "Status: active" in status and "deny (incoming)" in status, status
+    added = postgresql.check_output("ufw show added")
+    assert "comment 'operator: postgres exporter'" in added, added
+    fleet = [line for line in added.splitlines() if "comment 'sidekiq-fleet " in line]
+    # Only the worker (172.28.51.21) reaches PostgreSQL; the stale rule for the outsider is gone.
+    assert [line for line in fleet if "port 5432 " in line] == [
+        "ufw allow from 172.28.51.21 to any port 5432 proto tcp "
+        "comment 'sidekiq-fleet postgresql from rails, sidekiq'"
+    ], added
+    # No nftables table of the fleet on a ufw host (two firewalls would be one too many).
+    assert postgresql.run("nft list table inet sidekiq_fleet").rc != 0
+
+
+def test_operators_ufw_rule_still_lets_its_source_in(host):
+    """The outsider is the source of the operator's own rule for 9187: nothing listens there, so
+    the connection is refused (answered) rather than dropped, unlike 5432 from the same host."""
+    assert tcp_probe(host, "172.28.51.12", 9187) == "refused"
+
+
+def test_worker_output_policy_allows_only_the_fleet_services(worker):
+    ruleset = worker.check_output("nft list table inet sidekiq_fleet")
+    assert "chain output" in ruleset and "policy drop" in ruleset.split("chain output")[1]
+    # The outsider runs nothing on port 9: the kernel would answer "refused" if the packet left.
+    assert tcp_probe(worker, "172.28.51.99", 9) == "timeout"
