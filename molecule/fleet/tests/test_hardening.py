@@ -30,15 +30,22 @@ UNITS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def exposure_log():
+    """out/fleet-exposure-units.txt holds this run's ratings only (rewritten, not appended)."""
+    OUT.mkdir(exist_ok=True)
+    with (OUT / "fleet-exposure-units.txt").open("w") as out:
+        yield out
+
+
 @pytest.mark.parametrize(("name", "unit"), UNITS, ids=[f"{n}-{u}" for n, u in UNITS])
-def test_live_unit_runs_and_exposure_is_at_most_2(name, unit):
+def test_live_unit_runs_and_exposure_is_at_most_2(name, unit, exposure_log):
     node = testinfra.get_host(host_spec(name))
     # Hardened too far, a service dies at start (or on its first request): it must be running.
     wait_for(f"{unit} active on {name}", lambda: node.service(unit).is_running, timeout=30)
     line = node.check_output(f"systemd-analyze security --no-pager {unit} 2>&1 | tail -1")
-    OUT.mkdir(exist_ok=True)
-    with (OUT / "fleet-exposure-units.txt").open("a") as out:
-        out.write(f"{name}: {line}\n")
+    exposure_log.write(f"{name}: {line}\n")
+    exposure_log.flush()
     match = re.search(rf"exposure level for {re.escape(unit)}: (\d+(?:\.\d+)?)", line)
     assert match, line
     assert float(match.group(1)) <= MAX_EXPOSURE, line
