@@ -207,7 +207,7 @@ def run_module(args: dict, *extra: str, ok: bool = True) -> dict:
             "-e",
             f"ansible_python_interpreter={sys.executable}",
             "-m",
-            "sidekiq_migrate_jobs",
+            "sidekiq_fleet.fleet.sidekiq_migrate_jobs",
             "-a",
             json.dumps(args),
             *extra,
@@ -429,8 +429,11 @@ def test_ansible_module_times_out_on_a_redis_that_does_not_answer(silent_server)
     assert time.monotonic() - started < 60
 
 
+MODULE_UTILS = "ansible_collections.sidekiq_fleet.fleet.plugins.module_utils.sidekiq_jobs"
+
+
 def load_module_file():
-    sys.modules["ansible.module_utils.sidekiq_jobs"] = sidekiq_jobs
+    sys.modules[MODULE_UTILS] = sidekiq_jobs
     try:
         spec = importlib.util.spec_from_file_location(
             "sidekiq_migrate_jobs_module", ROOT / "plugins/modules/sidekiq_migrate_jobs.py"
@@ -439,7 +442,7 @@ def load_module_file():
         spec.loader.exec_module(module)
         return module
     finally:
-        del sys.modules["ansible.module_utils.sidekiq_jobs"]
+        del sys.modules[MODULE_UTILS]
 
 
 def test_documentation_matches_the_argument_spec_and_timeouts_have_defaults():

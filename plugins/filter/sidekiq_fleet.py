@@ -12,25 +12,42 @@ Bad input raises an error with the engine's message (file, rule, position and fi
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import sys
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
 try:
-    import simulator  # noqa: F401  (installed in the project venv)
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+    import simulator  # noqa: F401  (the Python package sidekiq-fleet, on the controller)
+except ImportError:
+    raise AnsibleFilterError(
+        "sidekiq_fleet.fleet filters need the Python package sidekiq-fleet on the controller: "
+        "run `pip install sidekiq-fleet` (or the project's wheel) in the Python that runs Ansible"
+    ) from None
 
 from simulator.catalog import cached_catalog
 from simulator.checks import check_fleet
 from simulator.errors import FleetError
-from simulator.inventory import Fleet, _plain
+from simulator.inventory import Fleet
 from simulator.migration import MigrationTarget, plan_migration, plan_problems
 from simulator.queue_groups import expand_queue_groups
 from simulator.routing import Router
+
+
+def _plain(value: Any) -> Any:
+    """Inventory values as plain Python containers and scalars (ansible-core hands filters its
+    own tagged str/int/dict/list subclasses; the engine's strict type checks expect plain ones)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for plain in (int, float, str):
+        if isinstance(value, plain):
+            return plain(value)
+    return value
 
 
 def _catalog(path: Any) -> Any:

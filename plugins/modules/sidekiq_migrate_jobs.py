@@ -28,8 +28,8 @@ description:
     fails with the partial report (RV(moved), RV(quarantined), RV(touched_keys)) of what was
     done before the error.
   - The mapping and the retired queues come from the controller's routing engine
-    (C(hostvars | sidekiq_migration_plan(groups, target)), keys C(mapping) and
-    C(retired_queues)).
+    (C(hostvars | sidekiq_fleet.fleet.sidekiq_migration_plan(groups, target)), keys
+    C(mapping) and C(retired_queues)).
   - Supports check mode (reports what would move) and is idempotent.
 version_added: "0.1.0"
 author: sidekiq-fleet
@@ -99,7 +99,7 @@ options:
 
 EXAMPLES = r"""
 - name: Jobs of the retired queues are on the queues of the new routing rules
-  sidekiq_migrate_jobs:
+  sidekiq_fleet.fleet.sidekiq_migrate_jobs:
     mapping: "{{ migrate_plan.mapping }}"
     retired_queues: "{{ migrate_plan.retired_queues }}"
     redis_host: 127.0.0.1
@@ -170,7 +170,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the module
     HAS_REDIS = False
 
-from ansible.module_utils.sidekiq_jobs import JobMigrator
+from ansible_collections.sidekiq_fleet.fleet.plugins.module_utils.sidekiq_jobs import JobMigrator
 
 ARGUMENT_SPEC = {
     "mapping": {"type": "dict", "required": True},
