@@ -9,16 +9,17 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios run one after another (2-core machines: never two at once).
 SCENARIOS ?= default fleet migration
 
-.PHONY: help setup hostdeps lint unit molecule test demo lab-up lab-down docker image bench clean
+.PHONY: help setup hostdeps lint unit package molecule test demo lab-up lab-down docker image bench clean
 
 help:
 	@echo "make demo   set up, bring up the lab, run site.yml on it, show the plan and a simulation"
-	@echo "make test   set up, lint, unit tests, molecule scenarios ($(SCENARIOS))"
+	@echo "make test   set up, lint, unit tests, the installed wheel, molecule scenarios ($(SCENARIOS))"
 
-$(VENV)/.installed: pyproject.toml
+# Ranges live in pyproject.toml; the exact versions in constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -43,7 +44,11 @@ image: docker
 molecule: setup image
 	set -e; for s in $(SCENARIOS); do echo "== molecule test -s $$s"; $(BIN)/molecule test -s $$s; done
 
-test: lint unit molecule
+# A non-editable wheel in a fresh venv without extras runs route, plan and simulate.
+package: setup
+	bash scripts/check_wheel.sh
+
+test: lint unit package molecule
 
 lab-up: setup image
 	bash scripts/lab.sh up
@@ -56,6 +61,7 @@ demo: setup lab-up
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_cli.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

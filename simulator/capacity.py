@@ -23,6 +23,7 @@ import numpy as np
 
 from .engine import URGENCIES, ProcessSpec, Scenario, simulate
 from .errors import FleetError
+from .extras import require
 
 __all__ = ["Candidate", "CandidateResult", "candidates_for", "evaluate", "search"]
 
@@ -126,8 +127,8 @@ def _run_dask(jobs: list[tuple], scheduler: Any) -> Iterator[CandidateResult]:
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError:
-        raise FleetError("--scheduler needs dask.distributed, which is not installed",
-                         hint="pip install 'dask[distributed]' (in the [dev] extra)") from None
+        require("distributed", extra="dask", option="--scheduler")
+        raise  # importable but broken: let the real error show
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:

@@ -267,6 +267,7 @@ def load_catalog(path: str | Path) -> Catalog:
         error=CatalogError,
         what="worker catalog",
         hint="pass an all_queues.yml-format file (sidekiq_worker_catalog / --catalog)",
+        cache=True,
     )
     if not isinstance(data, list):
         raise CatalogError(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from .errors import FleetError, WorkloadError, excerpt
+from .extras import require
 from .inputs import MAX_SEED, check_output_dir
 
 __all__ = ["add_capacity_parser", "add_migrate_parser", "add_simulate_parser", "cmd_capacity",
@@ -45,6 +45,7 @@ def _seed(text: str) -> int:
 def check_plots_dir(path: str | None) -> None:
     """Fail before simulating when --plots cannot be written (exit 2, not a late traceback)."""
     if path:
+        require("matplotlib", extra="plots", option="--plots")
         check_output_dir(path, option="--plots")
 
 
@@ -169,6 +170,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         summaries = [_run_one(scenario, args.duration, seeds[0], args.plots)]
     else:
         workers = min(args.workers or os.cpu_count() or 1, len(seeds))
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(_run_one, scenario, args.duration, s,
                                    args.plots if i == 0 else None)
@@ -192,6 +195,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     from .capacity import DEFAULT_CONCURRENCY, cheapest, search
 
+    if args.scheduler:
+        require("distributed", extra="dask", option="--scheduler")
     scenario = _scenario(args)
     groups = {p.group for p in scenario.processes}
     for g in args.group:

@@ -10,6 +10,14 @@ from simulator.catalog import DEFAULT_CATALOG_PATH, Catalog, default_catalog
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """fleetsim's parse cache (and every fleetsim the tests start) writes under a test dir."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return default_catalog()

@@ -68,3 +68,33 @@ def test_unreadable_and_non_list_files(tmp_path):
     bad.write_text("a: 1\n")
     with pytest.raises(CatalogError, match="YAML list"):
         load_catalog(bad)
+
+
+def test_catalog_parse_cache_gives_the_same_catalog(tmp_path, monkeypatch):
+    from simulator.catalog import DEFAULT_CATALOG_PATH
+    from simulator.inputs import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    copy = tmp_path / "all_queues.yml"
+    copy.write_bytes(DEFAULT_CATALOG_PATH.read_bytes())
+    parsed = load_catalog(copy)
+    entries = list(cache_dir().glob("yaml-*.json"))
+    assert len(entries) == 1
+    assert load_catalog(copy) == parsed  # from the cache
+    entries[0].write_text("{not json")  # a damaged cache entry is ignored
+    assert load_catalog(copy) == parsed
+    monkeypatch.setenv("FLEETSIM_CACHE", "off")
+    assert cache_dir() is None
+    assert load_catalog(copy) == parsed
+
+
+def test_libyaml_and_pure_python_loaders_agree(raw_catalog):
+    import yaml
+
+    from simulator.catalog import DEFAULT_CATALOG_PATH
+    from simulator.errors import FleetError
+    from simulator.inputs import load_yaml_text
+
+    text = DEFAULT_CATALOG_PATH.read_text()
+    assert load_yaml_text(text, file="ce", error=FleetError, what="catalog") == raw_catalog
+    assert yaml.load(text, Loader=yaml.SafeLoader) == raw_catalog
