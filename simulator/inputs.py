@@ -19,22 +19,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import FleetError, excerpt
+from .errors import FleetError, WorkloadError, excerpt
 
 __all__ = ["MAX_FILE_BYTES", "MAX_SEED", "MAX_SIMULATED_S", "MAX_YAML_NODES",
-           "cache_dir", "check_output_dir", "load_yaml_file", "load_yaml_text", "read_text"]
+           "cache_dir", "check_output_dir", "load_yaml_file", "load_yaml_text",
+           "parse_duration", "read_text"]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000
 MAX_SIMULATED_S = 30 * 86400.0
 MAX_SEED = 2**32 - 1
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)")
 
 
 def _position(data: bytes, offset: int) -> str:
@@ -267,3 +271,42 @@ def check_output_dir(path: str, *, option: str) -> None:
     except OSError as exc:
         raise FleetError(f"{option}: cannot write to {path}: {exc.strerror}", file=path,
                          hint=hint) from None
+
+
+def parse_duration(value: Any, *, what: str = "duration", file: str | None = None,
+                   rule: str | None = None) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``: 0 to 30 days.
+
+    Infinity, NaN and anything above :data:`MAX_SIMULATED_S` are refused.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise WorkloadError(
+                    f"{what} {excerpt(value)} is not a duration", file=file, rule=rule,
+                    hint="write seconds (90) or a number with a unit: 90s, 15m, 1h30m, 2d",
+                ) from None
+            unit = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+            seconds = sum(float(n) * unit[u] for n, u in parts)
+    else:
+        raise WorkloadError(f"{what} {excerpt(value)} is not a duration", file=file, rule=rule,
+                            hint="write seconds (90) or a number with a unit: 90s, 15m, 1h")
+    if math.isnan(seconds):
+        raise WorkloadError(f"{what} {excerpt(value)} is not a number", file=file, rule=rule,
+                            hint="write seconds (90) or a number with a unit: 90s, 15m, 1h")
+    if seconds < 0:
+        raise WorkloadError(f"{what} {excerpt(value)} is negative", file=file, rule=rule,
+                            hint="use a duration of 0 or more")
+    if seconds > MAX_SIMULATED_S:
+        raise WorkloadError(
+            f"{what} {excerpt(value)} is longer than fleetsim simulates "
+            f"({MAX_SIMULATED_S / 86400:g} days)", file=file, rule=rule,
+            hint=f"use at most {MAX_SIMULATED_S / 86400:g}d (simulate a representative day "
+                 "or week; shape: gives the daily pattern)")
+    return seconds

@@ -26,13 +26,13 @@ except ImportError:
         "run `pip install sidekiq-fleet` (or the project's wheel) in the Python that runs Ansible"
     ) from None
 
-from simulator.catalog import cached_catalog
-from simulator.checks import check_fleet
 from simulator.errors import FleetError
-from simulator.inventory import Fleet
-from simulator.migration import MigrationTarget, plan_migration, plan_problems
-from simulator.queue_groups import expand_queue_groups
-from simulator.routing import Router
+from simulator.fleet.checks import check_fleet
+from simulator.fleet.inventory import Fleet
+from simulator.migration.plan import MigrationTarget, plan_migration, plan_problems
+from simulator.routing.catalog import cached_catalog
+from simulator.routing.queue_groups import expand_queue_groups
+from simulator.routing.rules import Router
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,188 @@
+"""``fleetsim``: check routing and queue groups, plan a fleet, simulate it.
+
+Exit codes: 0 fine, 1 a check failed (an error finding), 2 unusable input (the message says
+which file, rule and position, and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+from typing import Any
+
+from ..errors import FleetError
+from ..inputs import MAX_SEED
+from . import options
+
+__all__ = ["build_parser", "main"]
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version (looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("sidekiq-fleet")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            text = "unknown (not installed)"
+        parser.exit(message=f"fleetsim {text}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetsim",
+        description="Check, plan and simulate external Sidekiq fleets (GitLab-style routing).",
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    route = sub.add_parser("route", help="worker matching queries and routing rules")
+    route_sub = route.add_subparsers(dest="route_command", required=True)
+    match = route_sub.add_parser("match", help="catalog entries a worker matching query selects")
+    match.add_argument("query", metavar="QUERY")
+    match.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="all_queues.yml-format worker catalog (default: GitLab CE's, shipped)",
+    )
+    match.add_argument("--json", action="store_true", help="print a JSON list")
+    match.add_argument(
+        "--gitlab-compat",
+        action="store_true",
+        help="accept what GitLab silently misreads, and read it as GitLab does",
+    )
+    match.set_defaults(func="route:cmd_route_match")
+
+    resolve = route_sub.add_parser("resolve", help="every worker's queue under routing rules")
+    resolve.add_argument("--catalog", metavar="FILE")
+    resolve.add_argument(
+        "--rules",
+        metavar="FILE",
+        required=True,
+        help="YAML/JSON list of [query, queue(, shard)] rules",
+    )
+    resolve.add_argument("--json", action="store_true", help="print {worker_name: queue}")
+    resolve.add_argument("--gitlab-compat", action="store_true")
+    resolve.set_defaults(func="route:cmd_route_resolve")
+
+    plan = sub.add_parser("plan", help="the fleet's processes, routing table and findings")
+    plan.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func="plan:cmd_plan")
+
+    add_simulate_parser(sub)
+    add_capacity_parser(sub)
+    add_migrate_parser(sub)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--inventory", required=True, metavar="INVENTORY",
+                   help="Ansible inventory of the fleet (the one site.yml deploys)")
+    p.add_argument("--workload", required=True, metavar="FILE",
+                   help="workload YAML (docs/simulator.md; examples/workloads/)")
+    p.add_argument("--duration", type=options.duration, default=3600.0, metavar="TIME",
+                   help="simulated time: 90s, 15m, 1h, 2d (default 1h)")
+    p.add_argument("--seed", type=options.seed, default=1,
+                   help=f"random seed, 0 to {MAX_SEED} (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "simulate", help="simulate the fleet under a workload: latency, SLOs, Redis CPU",
+        description="Simulate the inventory's Sidekiq fleet under a workload. Exit 0 when "
+                    "every SLO target is met, 1 when one is missed, 2 for unusable input.")
+    _common(p)
+    p.add_argument("--replications", type=options.positive_int, default=1, metavar="R",
+                   help="independent runs (seeds SEED..SEED+R-1); R > 1 gives 95%% "
+                        "confidence intervals")
+    p.add_argument("--plots", metavar="DIR", help="write PNG plots (of the first run) to DIR")
+    p.add_argument("--workers", type=options.positive_int, default=None,
+                   help="parallel replications (default: all cores)")
+    p.set_defaults(func="simulate:cmd_simulate")
+    return p
+
+
+def add_capacity_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "capacity", help="smallest processes x threads per queue group that meets the SLOs",
+        description="For each --group (an entry of sidekiq_queue_groups), simulate candidate "
+                    "numbers of processes and threads in parallel and report the cheapest that "
+                    "meets every queueing target. Exit 1 when no candidate does.")
+    _common(p)
+    p.add_argument("--group", action="append", required=True, metavar="NAME",
+                   help="queue group to size, as written in sidekiq_queue_groups (repeatable)")
+    p.add_argument("--concurrency", type=options.int_list, default=None, metavar="LIST",
+                   help="threads per process to try (default 5,10,15,20,25,30,40,50)")
+    p.add_argument("--max-processes", type=options.positive_int, default=None, metavar="N",
+                   help="most processes of the group to try (default: twice today's)")
+    p.add_argument("--replications", type=options.positive_int, default=1, metavar="R",
+                   help="seeds per candidate (a candidate must pass with every one)")
+    p.add_argument("--workers", type=options.positive_int, default=None,
+                   help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the candidates on an existing Dask cluster (tcp://host:8786)")
+    p.set_defaults(func="simulate:cmd_capacity")
+    return p
+
+
+def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "migrate", help="rehearse a routing migration: safe phase order vs switching producers "
+                        "first",
+        description="Plan the migration to the --to routing, then simulate it under the "
+                    "workload twice (safe order, naive order) and report stranded jobs, the "
+                    "longest wait and SLO breaches per phase. Exit 0 when the safe order "
+                    "strands no job and the fleet checks pass, 1 when it would strand a job "
+                    "or the plan has problems, 2 for unusable input.")
+    p.add_argument("-i", "--inventory", required=True, metavar="INVENTORY",
+                   help="Ansible inventory of the fleet today")
+    p.add_argument("--to", required=True, metavar="FILE",
+                   help="target routing: sidekiq_routing_rules (and optionally "
+                        "sidekiq_queue_groups / hosts); examples/migrations/")
+    p.add_argument("--workload", required=True, metavar="FILE",
+                   help="workload YAML (docs/simulator.md; examples/workloads/)")
+    p.add_argument("--duration", type=options.duration, default=None, metavar="TIME",
+                   help="simulated time (default: the migration plus two phase gaps)")
+    p.add_argument("--phase-gap", type=options.duration, default=300.0, metavar="TIME",
+                   help="time between two steps (node restarts, producer switches), also "
+                        "the warm-up (default 5m)")
+    p.add_argument("--seed", type=options.seed, default=1,
+                   help=f"random seed, 0 to {MAX_SEED} (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--plots", metavar="DIR", help="write stranded.png and latency.png to DIR")
+    p.set_defaults(func="migrate:cmd_migrate")
+    return p
+
+
+def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+    """``"module:function"`` of this package: a command's module (and what it needs:
+    ansible-core, NumPy, SimPy, rich) is imported only when that command runs."""
+    module, _, function = name.partition(":")
+    return getattr(import_module(f"{__package__}.{module}"), function)  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(_handler(args.func)(args))
+    except FleetError as exc:
+        print(f"fleetsim: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `fleetsim route match ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

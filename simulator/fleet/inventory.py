@@ -1,0 +1,345 @@
+"""The fleet as an Ansible inventory describes it (groups ``rails``, ``sidekiq``, ...).
+
+``load_fleet(path)`` reads the inventory with ansible-core (group_vars and host_vars exactly as
+Ansible sees them, Jinja templates rendered). ``Fleet.from_hostvars`` builds the same object from
+the ``hostvars``/``groups`` a play sees, so the CLI and the Ansible filter plugins share one
+implementation of every rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FleetError, InventoryError, excerpt
+from ..routing.catalog import Catalog, cached_catalog
+from ..routing.queue_groups import Process, expand_queue_groups
+from ..routing.rules import Router
+
+GROUPS = ("redis", "postgresql", "gitaly", "rails", "sidekiq", "loadbalancer")
+#: Variables this package reads, with their defaults (documented in roles/sidekiq defaults).
+SIDEKIQ_VARS: dict[str, Any] = {
+    "sidekiq_routing_rules": [],
+    "sidekiq_queue_groups": ["*"],
+    "sidekiq_queue_selector": False,
+    "sidekiq_negate": False,
+    "sidekiq_min_concurrency": None,
+    "sidekiq_max_concurrency": None,
+    "sidekiq_concurrency": None,
+    "sidekiq_worker_catalog": None,
+    "sidekiq_redis_shard": None,
+    "sidekiq_query_strict": True,
+}
+#: Variables that must be real booleans (an unquoted true/false in YAML).
+BOOLEAN_VARS = ("sidekiq_queue_selector", "sidekiq_negate", "sidekiq_query_strict")
+
+
+@dataclass
+class HostSettings:
+    """The routing-related variables of one host."""
+
+    name: str
+    groups: tuple[str, ...]
+    vars: dict[str, Any]
+    base_dir: str | None = None
+
+    def get(self, key: str) -> Any:
+        value = self.vars.get(key)
+        return SIDEKIQ_VARS.get(key) if value is None else value
+
+    def flag(self, key: str, source: str | None = None) -> bool:
+        """A boolean variable, strictly: the string "false" is an error, never true."""
+        value = self.get(key)
+        if isinstance(value, bool):
+            return value
+        raise InventoryError(
+            f"{key} must be true or false, not the {type(value).__name__} {excerpt(value)}",
+            file=source,
+            rule=f"host {self.name}, {key}",
+            hint=f"write an unquoted true or false (`{key}: false`); a quoted \"false\" is a "
+            "string, which Jinja and Python read as true",
+        )
+
+    @property
+    def catalog_path(self) -> str | None:
+        path = self.vars.get("sidekiq_worker_catalog")
+        if not path:
+            return None
+        if not os.path.isabs(path) and self.base_dir:
+            path = os.path.join(self.base_dir, path)
+        return str(path)
+
+
+@dataclass
+class SidekiqHost:
+    name: str
+    processes: list[Process]
+    shard: str | None
+    settings: HostSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.name,
+            "redis_shard": self.shard,
+            "processes": [p.to_dict() for p in self.processes],
+        }
+
+
+@dataclass
+class Fleet:
+    hosts: dict[str, HostSettings]
+    groups: dict[str, list[str]]
+    source: str = "<inventory>"
+    _sidekiq: list[SidekiqHost] | None = field(default=None, repr=False)
+    _router: Router | None = field(default=None, repr=False)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_hostvars(
+        cls,
+        hostvars: Mapping[str, Mapping[str, Any]],
+        groups: Mapping[str, Any],
+        *,
+        source: str = "<inventory>",
+    ) -> Fleet:
+        members = {g: list(groups.get(g) or []) for g in GROUPS}
+        relevant = sorted({h for g in ("rails", "sidekiq") for h in members[g]})
+        hosts = {}
+        for name in relevant:
+            hv = hostvars.get(name) or {}
+            values = {k: _plain(hv.get(k)) for k in SIDEKIQ_VARS if k in hv}
+            host_groups = tuple(g for g in GROUPS if name in members[g])
+            base = hv.get("inventory_dir")
+            hosts[name] = HostSettings(name, host_groups, values, str(base) if base else None)
+        return cls(hosts, members, source)
+
+    # -- derived views ------------------------------------------------------------------
+    def host_label(self, name: str) -> str:
+        return f"{self.source}: host {name}"
+
+    def catalog_for(self, host: HostSettings) -> Catalog:
+        try:
+            return cached_catalog(host.catalog_path)
+        except FleetError as exc:
+            raise exc.located(rule=f"host {host.name}, sidekiq_worker_catalog") from None
+
+    @property
+    def reference_host(self) -> HostSettings | None:
+        """The host whose routing rules and catalog speak for the fleet (first sidekiq host)."""
+        for group in ("sidekiq", "rails"):
+            if self.groups[group]:
+                return self.hosts[self.groups[group][0]]
+        return None
+
+    @property
+    def catalog(self) -> Catalog:
+        ref = self.reference_host
+        return self.catalog_for(ref) if ref else cached_catalog(None)
+
+    def router_for(self, host: HostSettings) -> Router:
+        try:
+            return Router.from_rules(
+                host.get("sidekiq_routing_rules"),
+                self.catalog_for(host),
+                strict=host.flag("sidekiq_query_strict", self.source),
+            )
+        except InventoryError:
+            raise
+        except FleetError as exc:
+            raise exc.located(
+                file=self.source, rule=f"host {host.name}, sidekiq_routing_rules"
+            ) from None
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            ref = self.reference_host
+            if ref is None:
+                self._router = Router.from_rules(None, cached_catalog(None))
+            else:
+                self._router = self.router_for(ref)
+        return self._router
+
+    def processes_for(self, host: HostSettings) -> list[Process]:
+        flags = {
+            name: host.flag(var, self.source)
+            for name, var in (
+                ("selector", "sidekiq_queue_selector"),
+                ("negate", "sidekiq_negate"),
+                ("strict", "sidekiq_query_strict"),
+            )
+        }
+        try:
+            return expand_queue_groups(
+                host.get("sidekiq_queue_groups"),
+                self.catalog_for(host),
+                min_concurrency=host.get("sidekiq_min_concurrency"),
+                max_concurrency=host.get("sidekiq_max_concurrency"),
+                concurrency=host.get("sidekiq_concurrency"),
+                **flags,
+            )
+        except FleetError as exc:
+            raise exc.located(file=self.source, rule=f"host {host.name}") from None
+
+    def sidekiq_hosts(self) -> list[SidekiqHost]:
+        if self._sidekiq is None:
+            self._sidekiq = [
+                SidekiqHost(
+                    name,
+                    self.processes_for(self.hosts[name]),
+                    self.hosts[name].get("sidekiq_redis_shard"),
+                    self.hosts[name],
+                )
+                for name in self.groups["sidekiq"]
+            ]
+        return self._sidekiq
+
+    def rules_fingerprint(self, host: HostSettings) -> str:
+        rules = host.get("sidekiq_routing_rules") or []
+        return json.dumps(rules, sort_keys=True, default=str)
+
+
+# -- loading an inventory with ansible-core -----------------------------------------------
+
+
+def _vault_secrets(loader: Any) -> None:
+    """Use the vault password file Ansible itself would use (env or ansible.cfg), if any."""
+    from ansible import constants as C
+    from ansible.parsing.vault import get_file_vault_secret
+
+    filename = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE") or C.DEFAULT_VAULT_PASSWORD_FILE
+    if isinstance(filename, (list, tuple)):
+        filename = filename[0] if filename else None
+    if filename and Path(str(filename)).exists():
+        secret = get_file_vault_secret(filename=str(filename), loader=loader)
+        secret.load()
+        loader.set_vault_secrets([("default", secret)])
+
+
+_PLUGIN_LOADER_READY = False
+
+
+def _strict_inventory_manager(base: type) -> type:
+    """An ``InventoryManager`` that records the files no inventory plugin could parse.
+
+    Ansible only warns about them and goes on with the hosts it did read, so a broken
+    ``hosts.yml`` looked like an empty fleet (a ``no-sidekiq-hosts`` finding) instead of the
+    unusable input it is.
+    """
+    import ansible.inventory.manager as manager
+
+    class StrictInventoryManager(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.unparsed: list[tuple[str, list[str]]] = []
+            super().__init__(*args, **kwargs)
+
+        def parse_source(self, source: Any, cache: bool = False) -> bool:
+            if os.path.isdir(source):
+                return super().parse_source(source, cache=cache)
+            reasons: list[str] = []
+            display = manager.display
+            original = display.error_as_warning
+
+            def capture(msg: Any = None, exception: Any = None, **kw: Any) -> None:
+                plugin = str(msg or "")
+                if exception is not None and "'auto' plugin" not in plugin:
+                    reasons.append(str(getattr(exception, "message", exception)).strip())
+                original(msg=msg, exception=exception, **kw)
+
+            patched = "error_as_warning" in vars(display)
+            display.error_as_warning = capture  # type: ignore[method-assign]
+            try:
+                parsed = super().parse_source(source, cache=cache)
+            finally:
+                if patched:
+                    display.error_as_warning = original  # type: ignore[method-assign]
+                else:
+                    del display.error_as_warning
+            if not parsed:
+                self.unparsed.append((str(source), reasons))
+            return parsed
+
+    return StrictInventoryManager
+
+
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Read an Ansible inventory (directory or file) into a ``Fleet``."""
+    path = Path(path)
+    if not path.exists():
+        raise InventoryError(
+            "no such inventory", file=str(path), hint="pass -i inventories/example or a path"
+        )
+    try:
+        from ansible.errors import AnsibleError
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+        from ansible.plugins.loader import init_plugin_loader
+        from ansible.template import Templar
+        from ansible.vars.manager import VariableManager
+    except ImportError:  # pragma: no cover - ansible-core is a dependency
+        raise InventoryError(
+            "ansible-core is not installed", hint="run `make setup` and use .venv/bin/fleetsim"
+        ) from None
+    try:
+        # The collection loader, so FQCN lookups in the inventory (ansible.builtin.env) resolve;
+        # once per process (a second call only warns).
+        global _PLUGIN_LOADER_READY
+        if not _PLUGIN_LOADER_READY:
+            init_plugin_loader()
+            _PLUGIN_LOADER_READY = True
+        loader = DataLoader()
+        _vault_secrets(loader)
+        inventory = _strict_inventory_manager(InventoryManager)(
+            loader=loader, sources=[str(path)]
+        )
+        if inventory.unparsed:
+            source, reasons = inventory.unparsed[0]
+            raise InventoryError(
+                "Ansible cannot parse this inventory file"
+                + (f": {reasons[0]}" if reasons else ""),
+                file=source,
+                hint="fix the file (in a YAML inventory `hosts:` is a mapping: `hosts: "
+                "{sk1.example.com: {}}`, not a list; `children:` likewise), then check it "
+                "with `ansible-inventory -i PATH --list`",
+            )
+        variables = VariableManager(loader=loader, inventory=inventory)
+        groups = {
+            g: [h.name for h in inventory.groups[g].get_hosts()] if g in inventory.groups else []
+            for g in GROUPS
+        }
+        hostvars: dict[str, dict[str, Any]] = {}
+        for name in sorted({h for g in ("rails", "sidekiq") for h in groups[g]}):
+            host = inventory.get_host(name)
+            hv = variables.get_vars(host=host, include_hostvars=False)
+            templar = Templar(loader=loader, variables=hv)
+            rendered = {k: templar.template(hv[k]) for k in SIDEKIQ_VARS if k in hv}
+            rendered["inventory_dir"] = hv.get("inventory_dir")
+            hostvars[name] = _plain(rendered)
+    except AnsibleError as exc:
+        raise InventoryError(
+            f"Ansible cannot read the inventory: {exc.message}",
+            file=str(path),
+            hint="run `ansible-inventory -i PATH --list` to see the same error in context",
+        ) from None
+    return Fleet.from_hostvars(hostvars, groups, source=str(path))
+
+
+def _plain(value: Any) -> Any:
+    """Strip ansible-core's tagged types down to plain Python containers and scalars."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value

@@ -1,0 +1,262 @@
+"""Rehearse a routing migration in the simulator, safe order vs naive.
+
+The plan comes from :func:`simulator.migration.plan.plan_migration` (nothing about routing or queue
+groups is computed here).  Two timelines run with the same workload and seed:
+
+* **safe**: warm-up; (a) ``listen-both``: each Sidekiq node in turn restarts with its
+  old + new queue lists; (b) ``switch-producers``: the Rails hosts switch one at a time (the
+  share of arrivals on the new routes goes k/P); (c) ``move-jobs``; (d) ``stop-old``: each
+  node in turn restarts with its final queue lists, then a last ``move_jobs`` sweep for jobs
+  that came back to a retired queue meanwhile (pushed back by a restart, or retried);
+* **naive** (switch producers first): (b), then (d) without listen-both, then (c) last, as
+  GitLab's documentation ends with the rake task.
+
+Each step is one engine event (:class:`~simulator.sim.model.FleetEvent`), a phase gap apart.
+Reported per phase and order: jobs stranded (waiting in a queue no up, non-quiet process
+listens to: the max and at the phase's end), of those the jobs in queues that no process of
+the fleet's configuration listens to at all, the longest queueing wait (of the jobs that
+started in the phase; jobs still waiting at the end count with their wait so far), and the
+share of jobs within the queueing targets per urgency (docs/behaviour.md §7).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import FleetError, WorkloadError
+from ..inputs import MAX_SIMULATED_S
+from ..sim.engine import RunResult, simulate
+from ..sim.model import URGENCIES, FleetEvent, Process
+from ..sim.workload import build_scenario
+
+__all__ = ["ORDERS", "Rehearsal", "Step", "rehearse", "timelines", "verdict"]
+
+ORDERS = ("safe", "naive")
+_SAMPLE_S = 1.0  # stranded jobs sampled every second
+
+
+@dataclass(frozen=True)
+class Step:
+    """One engine event of a timeline, with the phase it belongs to."""
+
+    phase: str  # listen-both | switch-producers | move-jobs | stop-old
+    what: str
+    event: FleetEvent
+
+
+def _short(host: str) -> str:
+    return host.split(".")[0]
+
+
+def _specs(host: str, processes: list[Any], tag: str) -> tuple[Any, ...]:
+    return tuple(
+        Process.placed(f"{_short(host)}/{p.index} {tag}", host, tuple(p.queues), p.concurrency,
+                    p.group)
+        for p in processes
+    )
+
+
+def timelines(plan: Any, *, start: float, gap: float) -> dict[str, list[Step]]:
+    """The safe and the naive order as steps at ``start``, ``start + gap``, ..."""
+    new_routes = {key: (r.queue, r.shard) for key, r in plan.new.resolve().items()}
+    hosts = list(plan.current)
+    producers = list(plan.producers)
+
+    def listen(host: str, state: dict[str, Any], tag: str, phase: str, what: str) -> Step:
+        return Step(phase, f"{_short(host)} {what}",
+                    FleetEvent(0.0, "listen", node=host,
+                               processes=_specs(host, state[host].processes, tag)))
+
+    def switches() -> list[Step]:
+        if not producers:  # no Rails host in the inventory: one switch for every producer
+            return [Step("switch-producers", "every producer switches to the new routing",
+                         FleetEvent(0.0, "routing", routes=new_routes, share=1.0))]
+        n = len(producers)
+        return [Step("switch-producers",
+                     f"{_short(h)} switches to the new routing ({k}/{n} of producers)",
+                     FleetEvent(0.0, "routing", routes=new_routes, share=k / n))
+                for k, h in enumerate(producers, start=1)]
+
+    def move(what: str, phase: str = "move-jobs") -> Step:
+        return Step(phase, what, FleetEvent(0.0, "move_jobs"))
+
+    safe = (
+        [listen(h, plan.both, "both", "listen-both", "listens to old and new queues")
+         for h in hosts]
+        + switches()
+        + [move("waiting jobs move off retired queues (queued lists and retry set)")]
+        + [listen(h, plan.final, "final", "stop-old", "stops listening to retired queues")
+           for h in hosts]
+        + [move("last sweep: jobs that came back to a retired queue", "stop-old")]
+    )
+    naive = (
+        switches()
+        + [listen(h, plan.final, "final", "stop-old", "restarts with its final queue lists")
+           for h in hosts]
+        + [move("waiting jobs move off retired queues (queued lists and retry set)")]
+    )
+    out = {}
+    for name, steps in (("safe", safe), ("naive", naive)):
+        out[name] = [
+            replace(s, event=replace(s.event, at=start + i * gap, label=f"{s.phase}: {s.what}"))
+            for i, s in enumerate(steps)
+        ]
+    return out
+
+
+def _window_stats(run: Any, t0: float, t1: float, *, last: bool) -> dict[str, Any]:
+    """Stranded samples in [t0, t1) (the end sample included for the run's last window) and
+    per-bin statistics of the jobs that started in it."""
+    samples = [s for s in run.stranded if t0 <= s[0] < t1 or (last and s[0] == t1)]
+    rec = run.recorder
+    bw = rec.bin_width
+    b0 = min(round(t0 / bw), rec.nbins)
+    b1 = rec.nbins if last else min(round(t1 / bw), rec.nbins)
+    slo: dict[str, Any] = {}
+    longest = 0.0
+    targets = rec.targets
+    for u, name in enumerate(URGENCIES):
+        n = int(rec.n_bu[b0:b1, u].sum())
+        if not n:
+            continue
+        longest = max(longest, float(rec.wmax_bu[b0:b1, u].max()))
+        target = targets.queueing[name]
+        if not math.isfinite(target):
+            slo[name] = {"jobs": n, "target_s": None, "within_target": None, "late": None,
+                         "met": True}
+            continue
+        ok = int(rec.wok_bu[b0:b1, u].sum())
+        within = ok / n
+        slo[name] = {"jobs": n, "target_s": target, "within_target": round(within, 6),
+                     "late": n - ok, "met": within >= targets.queueing_apdex}
+    return {
+        "start_s": round(t0, 3),
+        "end_s": round(t1, 3),
+        "stranded_max": max((s[1] for s in samples), default=0),
+        "stranded_end": samples[-1][1] if samples else 0,
+        "unlistened_max": max((s[2] for s in samples), default=0),
+        "longest_wait_s": round(longest, 3),
+        "slo": slo,
+    }
+
+
+def _report(run: Any, steps: list[Step], *, start: float, gap: float) -> dict[str, Any]:
+    duration = run.duration
+    step_rows = []
+    for step in steps:
+        t0 = step.event.at
+        t1 = min(t0 + gap, duration)
+        w = _window_stats(run, t0, t1, last=False)
+        step_rows.append({"at_s": round(t0, 3), "phase": step.phase, "action":
+                          step.event.action, "what": step.what,
+                          "stranded_max": w["stranded_max"], "stranded_end": w["stranded_end"],
+                          "unlistened_max": w["unlistened_max"],
+                          "longest_wait_s": w["longest_wait_s"]})
+    # Phases: consecutive steps of the same phase, plus warm-up before and settle after.
+    windows: list[tuple[str, float, float]] = [("warm-up", 0.0, start)]
+    for step in steps:
+        t0 = step.event.at
+        if windows[-1][0] == step.phase:
+            windows[-1] = (step.phase, windows[-1][1], t0 + gap)
+        else:
+            windows.append((step.phase, t0, t0 + gap))
+    end = windows[-1][2]
+    if duration > end:
+        windows.append(("settle", end, duration))
+    phases = []
+    for k, (name, t0, t1) in enumerate(windows):
+        w = _window_stats(run, t0, min(t1, duration), last=k == len(windows) - 1)
+        phases.append({"phase": name, **w})
+    c = dict(run.counters)
+    conserved = c["arrived"] == (c["succeeded"] + c["dead"] + c["in_queues"] + c["running"]
+                                 + c["retrying"] + c["lost"])
+    whole = _window_stats(run, 0.0, duration, last=True)
+    return {
+        "steps": step_rows,
+        "phases": phases,
+        "run": {
+            "stranded_max": whole["stranded_max"],
+            "unlistened_max": whole["unlistened_max"],
+            "stranded_end": run.stranded_final,
+            "longest_wait_s": whole["longest_wait_s"],
+            "slo": whole["slo"],
+            "lost": c["lost"],
+            "conserved": conserved,
+            "stranded_queues_end": {q: n for q, n in run.in_queues.items()
+                                    if q in set(run.unserved_queues)},
+            "counters": c,
+        },
+    }
+
+
+def verdict(report: dict[str, Any]) -> list[str]:
+    """Why the safe order is not safe (empty: it is)."""
+    reasons = []
+    run = report["run"]
+    if run["unlistened_max"]:
+        reasons.append(f"{run['unlistened_max']} job(s) waited in a queue that no process of "
+                       "the fleet listens to")
+    for s in report["steps"]:
+        if s["stranded_end"]:
+            reasons.append(f"{s['stranded_end']} job(s) still stranded at the end of step "
+                           f"'{s['phase']}: {s['what']}'")
+    if run["stranded_end"]:
+        reasons.append(f"{run['stranded_end']} job(s) stranded at the end of the run")
+    if run["lost"] or not run["conserved"]:
+        reasons.append(f"{run['lost']} job(s) lost (conservation: {run['conserved']})")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """Both orders simulated: the JSON-ready report, and each order's run and steps."""
+
+    report: dict[str, Any]
+    runs: dict[str, RunResult]
+    orders: dict[str, list[Step]]
+
+
+def rehearse(fleet: Any, plan: Any, workload: Any, *, gap: float, duration: float | None,
+             seed: int) -> Rehearsal:
+    """Simulate both orders (same workload and seed)."""
+    base = build_scenario(workload, fleet)
+    if any(e.action == "routing" for e in base.events):
+        raise WorkloadError("the workload has a routing event; fleetsim migrate sets the routing",
+                            file=workload.path,
+                            hint="remove the routing events (keep node and restart events)")
+    start = gap
+    orders = timelines(plan, start=start, gap=gap)
+    longest = max(len(steps) for steps in orders.values())
+    needed = start + longest * gap
+    if duration is None:
+        duration = needed + 2 * gap
+        if duration > MAX_SIMULATED_S:
+            most = MAX_SIMULATED_S / (longest + 3)
+            raise FleetError(
+                f"--phase-gap {gap:g} s makes the migration ({longest} steps, warm-up and two "
+                f"gaps to settle: {duration / 86400:.1f} days) longer than fleetsim simulates "
+                f"({MAX_SIMULATED_S / 86400:g} days)",
+                hint=f"give --phase-gap {math.floor(most / 60)}m or less")
+    elif duration < needed:
+        raise FleetError(
+            f"--duration {duration:g} s is shorter than the migration ({needed:g} s: "
+            f"warm-up and {longest} steps {gap:g} s apart)",
+            hint=f"give --duration {math.ceil((needed + 2 * gap) / 60)}m or more, or a shorter "
+                 "--phase-gap")
+    bin_width = gap / max(1, math.ceil(gap / 30.0))
+    report: dict[str, Any] = {"duration_s": duration, "phase_gap_s": gap, "seed": seed,
+                              "orders": {}}
+    runs = {}
+    for name in ORDERS:
+        steps = orders[name]
+        scenario = replace(base, events=base.events + tuple(s.event for s in steps),
+                           stranded_sample_s=_SAMPLE_S)
+        if sys.stderr.isatty():
+            print(f"fleetsim: simulating the {name} order ...", file=sys.stderr)
+        run = simulate(scenario, duration=duration, seed=seed, bin_width=bin_width)
+        runs[name] = run
+        report["orders"][name] = _report(run, steps, start=start, gap=gap)
+    return Rehearsal(report, runs, orders)

@@ -1,0 +1,2 @@
+"""Reports: results as tables (rich) and JSON, and PNG plots (matplotlib, the ``plots`` extra).
+"""

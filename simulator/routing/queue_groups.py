@@ -1,0 +1,250 @@
+"""sidekiq-cluster's queue groups: one Sidekiq process per entry, its queues, weights, threads.
+
+Semantics (docs/behaviour.md §4): an entry is comma-separated queue names (a name also pulls
+in its namespace: ``cronjob`` pulls ``cronjob:*``; ``*`` is every queue) or, with
+``queue_selector``, a worker matching query selecting generated queue names. With ``negate``
+each group becomes every queue minus the group. A queue listed w times has weight w.
+Concurrency: GitLab 13.0-16.11 derive it from the number of queues (min/max formula); from 16.9
+a positive fixed ``concurrency`` overrides it, and from 17.0 it is the only model (default 20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FleetError, QueueGroupError, excerpt
+from .catalog import Catalog
+from .query import parse_query
+from .queue_names import QUEUE_NAME_HINT, check_queue_name
+
+#: GitLab 17+ default threads per process.
+DEFAULT_CONCURRENCY = 20
+
+
+def queue_weights(queues: Sequence[str]) -> dict[str, int]:
+    """Queue -> weight (times listed), in first-listed order."""
+    out: dict[str, int] = {}
+    for queue in queues:
+        out[queue] = out.get(queue, 0) + 1
+    return out
+
+
+def is_strict(queues: Sequence[str]) -> bool:
+    """Sidekiq fetches in strict order unless some queue carries a weight above 1."""
+    return all(w == 1 for w in queue_weights(queues).values())
+
+
+@dataclass(frozen=True)
+class Process:
+    """One Sidekiq process of a node (``sidekiq@<index>``).
+
+    The one process type: queue-group expansion makes them (``node`` still empty), the fleet
+    places them on hosts, and the simulator runs them (:meth:`placed`).
+    """
+
+    index: int
+    group: str
+    #: Queues in fetch order; a queue repeated w times has weight w.
+    queues: tuple[str, ...]
+    concurrency: int
+    #: The host that runs it ("" until placed on one).
+    node: str = ""
+    #: The name reports use (default ``<short host>/<index>``).
+    label: str = ""
+
+    @classmethod
+    def placed(cls, label: str, node: str, queues: tuple[str, ...], concurrency: int,
+               group: str = "", index: int = 0) -> Process:
+        """A process on ``node`` named ``label`` in simulator reports."""
+        return cls(index, group, tuple(queues), concurrency, node, label)
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        return f"{self.node.split('.')[0]}/{self.index}" if self.node else f"sidekiq@{self.index}"
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return queue_weights(self.queues)
+
+    @property
+    def strict(self) -> bool:
+        return is_strict(self.queues)
+
+    def sidekiq_args(self) -> list[str]:
+        """Arguments for ``sidekiq``: ``-c N`` then ``-q queue[,weight]`` per queue."""
+        args = ["-c", str(self.concurrency)]
+        for queue, weight in self.weights.items():
+            args += ["-q", queue if self.strict else f"{queue},{weight}"]
+        return args
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "group": self.group,
+            "queues": list(self.weights),
+            "weights": self.weights,
+            "strict": self.strict,
+            "concurrency": self.concurrency,
+            "sidekiq_args": self.sidekiq_args(),
+        }
+
+
+def process_concurrency(
+    queue_count: int,
+    *,
+    min_concurrency: int | None = None,
+    max_concurrency: int | None = None,
+    concurrency: int | None = None,
+) -> int:
+    """Threads of one process.
+
+    A positive ``concurrency`` is used as is (GitLab 16.9+, the only model from 17.0). Otherwise,
+    when min or max is given, GitLab 13.0-16.11's formula: N = queues + 1;
+    hi = max if max > 0 else N; lo = min(min, hi); N clamped to [lo, hi]. With nothing given,
+    GitLab 17's default of 20.
+    """
+    if concurrency:
+        return concurrency
+    if min_concurrency is None and max_concurrency is None:
+        return DEFAULT_CONCURRENCY
+    n = queue_count + 1
+    hi = max_concurrency if max_concurrency and max_concurrency > 0 else n
+    lo = min(min_concurrency or 0, hi)
+    return max(lo, min(n, hi))
+
+
+def _expand_names(names: list[str], all_queues: list[str]) -> list[str]:
+    """sidekiq-cluster's ``expand_queues``: each name plus the queues of its namespace."""
+    out: list[str] = []
+    for name in names:
+        out.append(name)
+        prefix = f"{name}:"
+        out.extend(q for q in all_queues if q.startswith(prefix))
+    return out
+
+
+def _group_names(entry: str, where: str, source: str | None) -> list[str]:
+    """The queue names of a non-selector group, each checked where the operator wrote it."""
+    names = []
+    pos = 0
+    for part in entry.split(","):
+        name = part.strip()
+        if not name:
+            raise QueueGroupError(
+                f"empty queue name in {excerpt(entry)}",
+                file=source,
+                rule=where,
+                position=pos + 1,
+                hint="remove the doubled or dangling comma",
+            )
+        check_queue_name(
+            name,
+            error=QueueGroupError,
+            file=source,
+            rule=where,
+            offset=pos + len(part) - len(part.lstrip()),
+            what=f"queue name {excerpt(name)}",
+            hint=QUEUE_NAME_HINT + "; '*' (every queue) must be the whole entry",
+        )
+        names.append(name)
+        pos += len(part) + 1
+    return names
+
+
+def _check_int(name: str, value: Any, source: str | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise QueueGroupError(
+            f"{name} must be a whole number of threads (0 or more), not {value!r}",
+            file=source,
+            hint=f"set {name}: 20, or remove it",
+        )
+    return value
+
+
+def expand_queue_groups(
+    groups: Any,
+    catalog: Catalog,
+    *,
+    selector: bool = False,
+    negate: bool = False,
+    min_concurrency: int | None = None,
+    max_concurrency: int | None = None,
+    concurrency: int | None = None,
+    strict: bool = True,
+    source: str | None = None,
+) -> list[Process]:
+    """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix."""
+    for name, flag in (("sidekiq_queue_selector", selector), ("sidekiq_negate", negate),
+                       ("sidekiq_query_strict", strict)):
+        if not isinstance(flag, bool):
+            raise QueueGroupError(
+                f"{name} must be true or false, not the {type(flag).__name__} {excerpt(flag)}",
+                file=source,
+                hint=f"write an unquoted true or false (`{name}: false`); a quoted \"false\" "
+                "is a string, which reads as true",
+            )
+    min_concurrency = _check_int("sidekiq_min_concurrency", min_concurrency, source)
+    max_concurrency = _check_int("sidekiq_max_concurrency", max_concurrency, source)
+    concurrency = _check_int("sidekiq_concurrency", concurrency, source)
+    if groups is None:
+        groups = []
+    if isinstance(groups, str) or not isinstance(groups, Sequence):
+        raise QueueGroupError(
+            "sidekiq_queue_groups must be a list, one entry per Sidekiq process",
+            file=source,
+            hint="e.g. sidekiq_queue_groups: ['urgent_cpu_bound', 'default,mailers']",
+        )
+    all_queues = catalog.queue_names()
+    processes = []
+    for index, entry in enumerate(groups):
+        where = f"sidekiq_queue_groups entry {index + 1}"
+        if isinstance(entry, (list, tuple)) and all(isinstance(e, str) for e in entry):
+            entry = ",".join(entry)
+        if not isinstance(entry, str) or not entry.strip():
+            raise QueueGroupError(
+                f"a queue group must be a non-empty string, not {excerpt(entry)}",
+                file=source,
+                rule=where,
+                hint="list queue names separated by commas, or '*' for every queue",
+            )
+        if selector:
+            try:
+                query = parse_query(entry, strict=strict, catalog=catalog)
+            except FleetError as exc:
+                raise exc.located(file=source, rule=f"{where} ({excerpt(entry)})") from None
+            queues = [w.name for w in catalog.workers if query.matches(w)]
+        elif entry.strip() == "*":
+            queues = list(all_queues)
+        else:
+            queues = _expand_names(_group_names(entry, where, source), all_queues)
+        if negate:
+            excluded = set(queues)
+            queues = [q for q in all_queues if q not in excluded]
+        if not queues:
+            raise QueueGroupError(
+                f"queue group {excerpt(entry)} names no queue"
+                + (" (sidekiq_negate leaves nothing)" if negate else ""),
+                file=source,
+                rule=where,
+                hint="check the query against the catalog with `fleetsim route match`",
+            )
+        processes.append(
+            Process(
+                index=index,
+                group=entry,
+                queues=tuple(queues),
+                concurrency=process_concurrency(
+                    len(queues),
+                    min_concurrency=min_concurrency,
+                    max_concurrency=max_concurrency,
+                    concurrency=concurrency,
+                ),
+            )
+        )
+    return processes

@@ -1,0 +1,185 @@
+"""Capacity search: the fewest threads for a queue group that still meets every SLO target.
+
+A candidate gives one queue group (an entry of ``sidekiq_queue_groups``, e.g. ``high-urgency``)
+``processes`` Sidekiq processes of ``concurrency`` threads each; every other process stays as
+the inventory has it.  Each candidate is simulated (same seeds for every candidate: common
+random numbers make the comparison fair) and passes when, for every urgency with a queueing
+target, the share of the group's queues' jobs that start within the target reaches the apdex
+target (0.999 by default).  Candidates run in parallel on all local cores (a process pool), or
+on an existing Dask cluster with ``scheduler=ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import FleetError
+from ..extras import require
+from .engine import simulate
+from .model import URGENCIES, Process, Scenario
+
+__all__ = ["Candidate", "CandidateResult", "candidates_for", "evaluate", "search"]
+
+DEFAULT_CONCURRENCY = (5, 10, 15, 20, 25, 30, 40, 50)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    group: str
+    processes: int
+    concurrency: int
+    nodes: tuple[str, ...]  # where the group's processes go, round robin
+
+    @property
+    def threads(self) -> int:
+        return self.processes * self.concurrency
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    candidate: Candidate
+    met: bool
+    worst_share: float  # lowest share of jobs within the queueing target, over urgencies
+    worst_urgency: str | None
+    utilisation: float  # mean busy share of the group's threads
+    backlog_end: int
+
+
+def group_processes(scenario: Scenario, group: str) -> list[int]:
+    return [i for i, p in enumerate(scenario.processes) if p.group == group]
+
+
+def apply_candidate(scenario: Scenario, cand: Candidate) -> Scenario:
+    """The scenario with the group's processes replaced by the candidate's."""
+    mine = group_processes(scenario, cand.group)
+    if not mine:
+        raise FleetError(f"no Sidekiq process runs queue group {cand.group!r}")
+    template = scenario.processes[mine[0]]
+    keep = [p for i, p in enumerate(scenario.processes) if i not in set(mine)]
+    new = [
+        Process.placed(f"{cand.group}#{k + 1}@{cand.nodes[k % len(cand.nodes)].split('.')[0]}",
+                    cand.nodes[k % len(cand.nodes)], template.queues, cand.concurrency,
+                    cand.group)
+        for k in range(cand.processes)
+    ]
+    return replace(scenario, processes=tuple(keep + new))
+
+
+def evaluate(scenario: Scenario, cand: Candidate, queues: tuple[str, ...], duration: float,
+             seeds: tuple[int, ...]) -> CandidateResult:
+    """Simulate one candidate (a top-level function: it runs in worker processes and on Dask)."""
+    targets = scenario.targets
+    worst, worst_u, utils, backlog = 1.0, None, [], 0
+    for seed in seeds:
+        run = simulate(scenario, duration=duration, seed=seed)
+        rec = run.recorder
+        qidx = [run.queues.index(q) for q in queues if q in run.queues]
+        for u, name in enumerate(URGENCIES):
+            if not math.isfinite(targets.queueing[name]):
+                continue
+            n = rec.n_qu[qidx, u].sum()
+            if n == 0:
+                continue
+            share = rec.wok_qu[qidx, u].sum() / n
+            if share < worst:
+                worst, worst_u = float(share), name
+        mine = [i for i, p in enumerate(run.processes) if p.group == cand.group]
+        utils.append(float(rec.utilisation()[mine].mean()) if mine else 0.0)
+        backlog = max(backlog, sum(run.in_queues.get(q, 0) for q in queues))
+    return CandidateResult(cand, worst >= targets.queueing_apdex, worst, worst_u,
+                           float(np.mean(utils)), backlog)
+
+
+def candidates_for(group: str, nodes: tuple[str, ...], max_processes: int,
+                   concurrency: Iterable[int]) -> list[Candidate]:
+    out = [Candidate(group, k, c, nodes) for k in range(1, max_processes + 1) for c in concurrency]
+    return sorted(out, key=lambda c: (c.threads, c.processes))
+
+
+def _progress(total: int, label: str) -> Any:
+    return tqdm(total=total, desc=label, unit="candidate", disable=not sys.stderr.isatty(),
+                file=sys.stderr)
+
+
+def _run_local(jobs: list[tuple], workers: int | None) -> Iterator[CandidateResult]:
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        for job in jobs:
+            yield evaluate(*job)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [pool.submit(evaluate, *job) for job in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _run_dask(jobs: list[tuple], scheduler: Any) -> Iterator[CandidateResult]:
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        require("distributed", extra="dask", option="--scheduler")
+        raise  # importable but broken: let the real error show
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        args = list(zip(*jobs, strict=True))
+        futures = client.map(evaluate, *args, pure=False)
+        for fut in dask_completed(futures):
+            yield fut.result()
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def search(
+    scenario: Scenario,
+    group: str,
+    *,
+    duration: float,
+    seeds: tuple[int, ...] = (1,),
+    max_processes: int | None = None,
+    concurrency: Iterable[int] = DEFAULT_CONCURRENCY,
+    workers: int | None = None,
+    scheduler: Any = None,
+    on_result: Callable[[CandidateResult], None] | None = None,
+) -> list[CandidateResult]:
+    """Simulate every candidate of ``group``; results sorted by threads (cheapest first)."""
+    mine = group_processes(scenario, group)
+    if not mine:
+        known = sorted({p.group for p in scenario.processes})
+        raise FleetError(f"no Sidekiq process runs queue group {group!r}",
+                         hint="queue groups of this inventory: " + ", ".join(known))
+    nodes = tuple(dict.fromkeys(scenario.processes[i].node for i in mine))
+    queues = tuple(scenario.processes[mine[0]].weights)
+    max_processes = max_processes or max(2 * len(mine), 2)
+    cands = candidates_for(group, nodes, max_processes, concurrency)
+    jobs = [(apply_candidate(scenario, c), c, queues, duration, seeds) for c in cands]
+    results = []
+    bar = _progress(len(jobs), f"capacity {group}")
+    try:
+        runner = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers)
+        for res in runner:
+            results.append(res)
+            bar.update(1)
+            if on_result:
+                on_result(res)
+    finally:
+        bar.close()
+    return sorted(results, key=lambda r: (r.candidate.threads, r.candidate.processes))
+
+
+def cheapest(results: list[CandidateResult]) -> CandidateResult | None:
+    for r in results:
+        if r.met:
+            return r
+    return None

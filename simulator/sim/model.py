@@ -1,0 +1,167 @@
+"""What a simulation run is given: job classes, Sidekiq processes, routes, events, targets.
+
+The description of a fleet and its load, apart from the mechanics that run it
+(:mod:`simulator.sim.engine`): plain, picklable, frozen data. A Sidekiq process is the
+routing layer's :class:`~simulator.routing.queue_groups.Process` (placed on a node).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..routing.queue_groups import Process
+
+__all__ = [
+    "ACTIONS",
+    "URGENCIES",
+    "FleetEvent",
+    "JobClass",
+    "Process",
+    "RedisCost",
+    "Scenario",
+    "ServiceTime",
+    "SloTargets",
+    "TraceSpec",
+    "retry_delay",
+]
+
+#: Urgencies in result order; a worker without one counts as ``low`` (GitLab's default).
+URGENCIES = ("high", "low", "throttled")
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    """Execution time distribution of a job class (seconds)."""
+
+    kind: str  # exponential | lognormal | deterministic | empirical
+    mean: float
+    sigma: float = 0.0  # lognormal: sigma of the underlying normal
+    samples: tuple[float, ...] = ()
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind == "exponential":
+            return rng.exponential(self.mean, n)
+        if self.kind == "deterministic":
+            return np.full(n, self.mean)
+        if self.kind == "lognormal":
+            mu = math.log(self.mean) - self.sigma**2 / 2
+            return rng.lognormal(mu, self.sigma, n)
+        if self.kind == "empirical":
+            return rng.choice(np.asarray(self.samples, dtype=float), n)
+        raise ValueError(f"unknown service time distribution {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class JobClass:
+    """A worker class with its load."""
+
+    key: str
+    urgency: str = "low"
+    rate: float = 0.0  # jobs per second before the hourly shape
+    service: ServiceTime = ServiceTime("exponential", 1.0)
+    failure_probability: float = 0.0
+    #: 24 hourly multipliers for this class (None: the scenario's shape).
+    shape: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RedisCost:
+    """Redis CPU per command (microseconds), docs/behaviour.md §8 as defaults."""
+
+    handoff_us: float = 47.0
+    handoff_per_key_us: float = 0.335
+    idle_cycle_us: float = 28.0
+    idle_cycle_per_key_us: float = 0.35
+    waiting_us: float = 5.5
+    waiting_per_key_us: float = 0.04
+
+
+@dataclass(frozen=True)
+class SloTargets:
+    """GitLab's Sidekiq service targets (docs/behaviour.md §7), seconds."""
+
+    queueing: Mapping[str, float] = field(
+        default_factory=lambda: {"high": 10.0, "low": 60.0, "throttled": math.inf}
+    )
+    execution: Mapping[str, float] = field(
+        default_factory=lambda: {"high": 10.0, "low": 300.0, "throttled": 300.0}
+    )
+    #: Share of jobs that must start within the queueing target (GitLab.com's apdex target).
+    queueing_apdex: float = 0.999
+    #: Share of jobs that must finish within the execution target (a project default).
+    execution_apdex: float = 0.99
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """A CSV with columns ``time,worker_class,duration`` (seconds from the start)."""
+
+    path: str
+
+
+#: Event actions the engine knows.
+ACTIONS = ("node_down", "node_up", "restart", "routing", "listen", "move_jobs")
+
+
+@dataclass(frozen=True)
+class FleetEvent:
+    """Something that happens to the fleet at time ``at`` (seconds).
+
+    * ``node_down`` / ``node_up`` / ``restart``: the processes ``node`` runs now;
+    * ``routing``: ``routes`` for a ``share`` of the arrivals (producers switch one at a time:
+      share k/P).  Share 1 puts ``routes`` fully in force; below 1 the other arrivals keep the
+      routes fully in force before (the scenario's, or the last share-1 routing event's);
+    * ``listen``: ``node``'s processes restart gracefully (quiet, finish running jobs within
+      ``timeout_s``, push the rest back) and come back after ``boot_s`` as ``processes``
+      (process i replaces process i; extra ones start after ``boot_s``, missing ones stop);
+    * ``move_jobs``: every job waiting in a queue that is not a destination of the routes in
+      force (or of ``routes``, when given) moves, oldest first, to the newest end of its
+      class's queue under those routes; jobs in the retry set get their queue rewritten;
+      jobs of classes the routes do not name stay where they are.
+    """
+
+    at: float
+    action: str  # one of ACTIONS
+    node: str | None = None
+    timeout_s: float = 25.0
+    boot_s: float = 10.0
+    #: For ``routing`` (and optionally ``move_jobs``): class key -> (queue, shard).
+    routes: Mapping[str, tuple[str, str | None]] | None = None
+    #: For ``routing``: the share (0..1) of arrivals that use ``routes``.
+    share: float = 1.0
+    #: For ``listen``: the node's processes after the change (their ``node`` is ``node``).
+    processes: tuple[Process, ...] = ()
+    #: A label for reports (``fleetsim migrate`` names the phase step).
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything one run needs, as plain picklable data."""
+
+    classes: tuple[JobClass, ...]
+    processes: tuple[Process, ...]
+    #: class key -> (queue, shard); shard None is the default Redis.
+    routes: Mapping[str, tuple[str, str | None]]
+    shape: tuple[float, ...] | None = None
+    start_hour: float = 0.0
+    trace: TraceSpec | None = None
+    events: tuple[FleetEvent, ...] = ()
+    redis: RedisCost = RedisCost()
+    targets: SloTargets = SloTargets()
+    max_retries: int = 25
+    poll_interval_s: float = 5.0
+    fetch_timeout_s: float = 2.0
+    #: Sample stranded jobs every this many seconds (None: once per statistics time bin).
+    #: They are also sampled after every event and at the end.
+    stranded_sample_s: float | None = None
+
+
+def retry_delay(count: int, rnd: random.Random) -> float:
+    """Sidekiq 8's delay after the failure numbered ``count`` (0-based)."""
+    return count**4 + 15 + rnd.randrange(10 * (count + 1))

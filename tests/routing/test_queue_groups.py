@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from simulator.errors import QueryError, QueueGroupError
+from simulator.routing.queue_groups import expand_queue_groups, process_concurrency
+
+
+@pytest.mark.parametrize(
+    ("queues", "lo", "hi", "fixed", "expected"),
+    [
+        (1, 0, 20, None, 2),  # GitLab docs: 1 queue, min 0, max 20 -> 2
+        (30, 0, 20, None, 20),
+        (3, 10, 20, None, 10),
+        (3, 0, 0, None, 4),  # max 0: N
+        (3, 30, 20, None, 20),  # min above max: lo = min(min, hi)
+        (3, None, 50, None, 4),
+        (3, 5, None, None, 4),  # no max: hi = N, and lo = min(min, hi)
+        (3, None, None, None, 20),  # GitLab 17 default
+        (3, 0, 20, 7, 7),  # positive concurrency overrides (16.9+)
+    ],
+)
+def test_concurrency_models(queues, lo, hi, fixed, expected):
+    got = process_concurrency(queues, min_concurrency=lo, max_concurrency=hi, concurrency=fixed)
+    assert got == expected
+
+
+def test_names_namespaces_star_and_weights(catalog):
+    procs = expand_queue_groups(
+        ["default,mailers", "cronjob", "*", "urgent,urgent,default"],
+        catalog,
+        max_concurrency=50,
+        min_concurrency=0,
+    )
+    assert procs[0].queues == ("default", "mailers") and procs[0].strict
+    assert procs[0].concurrency == 3
+    cron = procs[1].queues
+    assert cron[0] == "cronjob" and all(q.startswith("cronjob:") for q in cron[1:])
+    assert len(cron) == 1 + sum(1 for w in catalog if w.name.startswith("cronjob:"))
+    assert len(procs[2].queues) == 574 and procs[2].concurrency == 50
+    assert procs[3].weights == {"urgent": 2, "default": 1} and not procs[3].strict
+    assert procs[3].sidekiq_args() == ["-c", "4", "-q", "urgent,2", "-q", "default,1"]
+    assert procs[0].sidekiq_args() == ["-c", "3", "-q", "default", "-q", "mailers"]
+
+
+def test_selector_selects_generated_names(catalog):
+    (proc,) = expand_queue_groups(["urgency=high&resource_boundary=cpu"], catalog, selector=True)
+    assert "post_receive" in proc.queues and len(proc.queues) == 22
+    (everything,) = expand_queue_groups(["*"], catalog, selector=True)
+    assert len(everything.queues) == 574
+
+
+def test_negate(catalog):
+    (proc,) = expand_queue_groups(["default,mailers"], catalog, negate=True)
+    assert "default" not in proc.queues and "mailers" not in proc.queues
+    assert len(proc.queues) == 572
+    (sel,) = expand_queue_groups(["urgency!=high"], catalog, selector=True, negate=True)
+    assert len(sel.queues) == 51
+
+
+@pytest.mark.parametrize(
+    ("groups", "kwargs", "error", "fragment"),
+    [
+        ("default", {}, QueueGroupError, "must be a list"),
+        ([""], {}, QueueGroupError, "non-empty string"),
+        (["a,,b"], {}, QueueGroupError, "empty queue name"),
+        (["worker_name=Nope"], {"selector": True}, QueryError, "no worker"),
+        (["*"], {"negate": True}, QueueGroupError, "names no queue"),
+        (["default"], {"min_concurrency": -1}, QueueGroupError, "sidekiq_min_concurrency"),
+        (["default"], {"concurrency": "20"}, QueueGroupError, "sidekiq_concurrency"),
+    ],
+)
+def test_errors_name_the_group(groups, kwargs, error, fragment, catalog):
+    with pytest.raises(error) as err:
+        expand_queue_groups(groups, catalog, **kwargs)
+    assert fragment in str(err.value)
+
+
+def test_selector_that_matches_nothing_in_compat_mode_is_an_error(catalog):
+    with pytest.raises(QueueGroupError, match="names no queue"):
+        expand_queue_groups(["worker_name=Nope"], catalog, selector=True, strict=False)
