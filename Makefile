@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios run one after another (2-core machines: never two at once).
 SCENARIOS ?= default fleet migration
 
-.PHONY: help setup hostdeps lint unit package molecule test demo lab-up lab-down docker image bench clean
+.PHONY: help setup hostdeps lint unit package collection molecule test demo lab-up lab-down docker image bench clean
 
 help:
 	@echo "make demo   set up, bring up the lab, run site.yml on it, show the plan and a simulation"
@@ -28,6 +28,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
+	$(PY) scripts/role_docs.py --check
 
 hostdeps:
 	bash scripts/hostdeps.sh
@@ -48,7 +49,12 @@ molecule: setup image
 package: setup
 	bash scripts/check_wheel.sh
 
-test: lint unit package molecule
+# The Ansible collection sidekiq_fleet.fleet: built from a clean tree, installed offline into an
+# empty collections path and used by FQCN from a playbook outside the checkout.
+collection: setup
+	bash scripts/check_collection.sh
+
+test: lint unit package collection molecule
 
 lab-up: setup image
 	bash scripts/lab.sh up
