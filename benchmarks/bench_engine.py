@@ -37,7 +37,7 @@ def erlang_c(c: int, a: float) -> float:
 
 def run_engine(jobs: int, seed: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from simulator.engine import mmc_scenario, simulate
+    from simulator.sim.engine import mmc_scenario, simulate
 
     start = time.perf_counter()
     run = simulate(mmc_scenario(C, LAM, MU), duration=jobs / LAM, seed=seed)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.catalog import DEFAULT_CATALOG_PATH, Catalog, default_catalog
+from simulator.routing.catalog import DEFAULT_CATALOG_PATH, Catalog, default_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
