@@ -5,7 +5,7 @@
 - ``rules | sidekiq_routing_map(catalog)``: worker class -> queue, for producers and workers.
 - ``hostvars | sidekiq_fleet_findings(groups)``: the fleet checks, for the preflight play.
 - ``hostvars | sidekiq_migration_plan(groups, target)``: the phases of a routing migration
-  (``simulator.migration.plan_migration``), for playbooks/migrate_routing.yml.
+  (``simulator.migration.plan.plan_migration``), for playbooks/migrate_routing.yml.
 Bad input raises an error with the engine's message (file, rule, position and fix).
 """
 

@@ -2,18 +2,49 @@
 
 Each finding is an error (the fleet must not be deployed) or a warning, names the host (or the
 fleet) and says how to fix it.
+
+Every check is one small function registered with :func:`check`: an id (the finding's code), a
+severity, a one-line description (README.md's table of checks is generated from them by
+``scripts/checks_table.py``) and the scope it looks at.  A check yields ``(host, message, fix)``
+for each problem it finds; :func:`check_fleet` turns them into :class:`Finding` objects.  Scopes
+run in order -- the fleet, then each Sidekiq host, each routed-to queue, each Sidekiq process --
+and within a scope every subject goes through the checks in registration order, so findings
+about one host (or queue, or process) stay together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any, Literal
 
 from ..errors import FleetError
-from ..routing.rules import MAILERS_QUEUE
-from .inventory import Fleet
+from ..routing.queue_groups import Process
+from ..routing.rules import MAILERS_QUEUE, Router
+from .inventory import Fleet, SidekiqHost
+
+__all__ = [
+    "CHECKS",
+    "ERROR",
+    "WARNING",
+    "Check",
+    "Finding",
+    "check",
+    "check_fleet",
+    "errors",
+    "safe_check",
+]
 
 ERROR = "error"
 WARNING = "warning"
+
+Scope = Literal["fleet", "host", "queue", "process"]
+SCOPES: tuple[Scope, ...] = ("fleet", "host", "queue", "process")
+#: What a check yields per problem: (host, message, fix).
+Problem = tuple[str, str, str]
+#: A routed-to destination: (queue, shard) and the workers routed there.
+Destination = tuple[tuple[str, str | None], list[str]]
 
 
 @dataclass(frozen=True)
@@ -33,28 +64,104 @@ class Finding:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Check:
+    """One registered check."""
+
+    id: str
+    severity: str
+    description: str
+    scope: Scope
+    run: Callable[..., Iterator[Problem]]
+    #: When it finds something, no other check runs (the rest would be meaningless).
+    final: bool = False
+
+
+#: Every check, in the order they run (registration order).
+CHECKS: dict[str, Check] = {}
+
+
+def check(id: str, severity: str, description: str, *, scope: Scope = "fleet",
+          final: bool = False) -> Callable[[Callable[..., Iterator[Problem]]],
+                                           Callable[..., Iterator[Problem]]]:
+    """Register a check.  ``scope`` says what it is called with besides the context: nothing
+    (``fleet``), a :class:`SidekiqHost` (``host``), a :data:`Destination` (``queue``) or a
+    ``(SidekiqHost, Process)`` pair (``process``)."""
+    if severity not in (ERROR, WARNING):
+        raise ValueError(f"check {id}: severity {severity!r} is not {ERROR!r} or {WARNING!r}")
+
+    def register(func: Callable[..., Iterator[Problem]]) -> Callable[..., Iterator[Problem]]:
+        if id in CHECKS:
+            raise ValueError(f"check {id!r} is registered twice")
+        CHECKS[id] = Check(id, severity, description, scope, func, final)
+        return func
+
+    return register
+
+
+class Context:
+    """What the checks share, each part computed once and only when a check asks for it."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    @cached_property
+    def router(self) -> Router:
+        return self.fleet.router
+
+    @cached_property
+    def destinations(self) -> dict[tuple[str, str | None], list[str]]:
+        return self.router.destinations()
+
+    @cached_property
+    def listeners(self) -> dict[tuple[str, str | None], list[str]]:
+        """Who listens where: (queue, shard) -> ["host/sidekiq@i", ...]."""
+        out: dict[tuple[str, str | None], list[str]] = {}
+        for sk in self.fleet.sidekiq_hosts():
+            for proc in sk.processes:
+                for queue in proc.weights:
+                    out.setdefault((queue, sk.shard), []).append(f"{sk.name}/sidekiq@{proc.index}")
+        return out
+
+    @property
+    def workers_hosts(self) -> str:
+        return ", ".join(self.fleet.groups["sidekiq"])
+
+    @property
+    def first_worker(self) -> str:
+        return self.fleet.groups["sidekiq"][0]
+
+    def subjects(self, scope: Scope) -> list[Any]:
+        if scope == "fleet":
+            return [None]
+        if scope == "host":
+            return self.fleet.sidekiq_hosts()
+        if scope == "queue":
+            return sorted(self.destinations.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+        return [(sk, proc) for sk in self.fleet.sidekiq_hosts() for proc in sk.processes]
+
+
 def _sample(items: list[str], n: int = 3) -> str:
     head = ", ".join(items[:n])
     return head + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
-def check_fleet(fleet: Fleet) -> list[Finding]:
-    """Run every check. Raises ``FleetError`` only for unusable input (bad query, bad catalog)."""
-    findings: list[Finding] = []
-    add = findings.append
-    if not fleet.groups["sidekiq"]:
-        add(
-            Finding(
-                ERROR,
-                "no-sidekiq-hosts",
-                "fleet",
-                "the inventory has no host in group 'sidekiq', so nothing processes jobs",
-                "add the worker nodes to the 'sidekiq' group",
-            )
-        )
-        return findings
+# -- the fleet ------------------------------------------------------------------------------
 
-    # Routing rules must be the same on every Rails and Sidekiq host.
+
+@check("no-sidekiq-hosts", ERROR, "the inventory has no host in group `sidekiq`", final=True)
+def _no_sidekiq_hosts(ctx: Context) -> Iterator[Problem]:
+    if not ctx.fleet.groups["sidekiq"]:
+        yield (
+            "fleet",
+            "the inventory has no host in group 'sidekiq', so nothing processes jobs",
+            "add the worker nodes to the 'sidekiq' group",
+        )
+
+
+@check("routing-rules-differ", ERROR, "routing rules differ between rails/sidekiq hosts")
+def _routing_rules_differ(ctx: Context) -> Iterator[Problem]:
+    fleet = ctx.fleet
     variants: dict[str, list[str]] = {}
     for name, host in fleet.hosts.items():
         variants.setdefault(fleet.rules_fingerprint(host), []).append(name)
@@ -65,140 +172,152 @@ def check_fleet(fleet: Fleet) -> list[Finding]:
         for fingerprint, names in variants.items():
             if fingerprint == ref_print:
                 continue
-            add(
-                Finding(
-                    ERROR,
-                    "routing-rules-differ",
-                    ", ".join(sorted(names)),
-                    f"sidekiq_routing_rules differ from those of {ref.name} ({fingerprint} vs "
-                    f"{ref_print}); producers would enqueue where workers do not listen",
-                    "define sidekiq_routing_rules once, in group_vars/all, "
-                    "and remove host overrides",
-                )
+            yield (
+                ", ".join(sorted(names)),
+                f"sidekiq_routing_rules differ from those of {ref.name} ({fingerprint} vs "
+                f"{ref_print}); producers would enqueue where workers do not listen",
+                "define sidekiq_routing_rules once, in group_vars/all, and remove host overrides",
             )
+    ref_name = fleet.reference_host.name if fleet.reference_host else None
     for name, host in fleet.hosts.items():
-        if name != (fleet.reference_host.name if fleet.reference_host else None):
+        if name != ref_name:
             fleet.router_for(host)  # a bad query on any host is unusable input
 
-    router = fleet.router
-    rules = router.rules
+
+@check("catch-all-not-last", WARNING,
+       "a catch-all `*` rule that is not last (the rules after it never match)")
+def _catch_all_not_last(ctx: Context) -> Iterator[Problem]:
+    rules = ctx.router.rules
     for rule in rules[:-1]:
         if rule.query.is_wildcard:
-            add(
-                Finding(
-                    WARNING,
-                    "catch-all-not-last",
-                    "fleet",
-                    f"{rule.describe()} matches every worker, so the {len(rules) - rule.index} "
-                    "rule(s) after it never match",
-                    f"move rule {rule.index} to the end of sidekiq_routing_rules",
-                )
-            )
-    if not any(rule.query.is_wildcard for rule in rules):
-        unmatched = [
-            w.key
-            for w in router.routed_workers()
-            if router.route(w).rule_index is None and w.name != MAILERS_QUEUE
-        ]
-        if unmatched:
-            add(
-                Finding(
-                    WARNING,
-                    "no-catch-all",
-                    "fleet",
-                    f"no rule matches {len(unmatched)} worker(s) ({_sample(unmatched)}); each goes "
-                    "to its own generated queue name",
-                    "end sidekiq_routing_rules with ['*', 'default']",
-                )
+            yield (
+                "fleet",
+                f"{rule.describe()} matches every worker, so the {len(rules) - rule.index} "
+                "rule(s) after it never match",
+                f"move rule {rule.index} to the end of sidekiq_routing_rules",
             )
 
-    # Who listens where: (queue, shard) -> ["host/sidekiq@i", ...]
-    listeners: dict[tuple[str, str | None], list[str]] = {}
-    for sk in fleet.sidekiq_hosts():
-        s = sk.settings
-        lo, hi = s.get("sidekiq_min_concurrency"), s.get("sidekiq_max_concurrency")
-        if lo is not None and hi and lo > hi:
-            add(
-                Finding(
-                    ERROR,
-                    "min-above-max",
-                    sk.name,
-                    f"sidekiq_min_concurrency ({lo}) is above sidekiq_max_concurrency ({hi})",
-                    "lower sidekiq_min_concurrency or raise sidekiq_max_concurrency",
-                )
-            )
-        if s.get("sidekiq_concurrency") and (lo is not None or hi is not None):
-            add(
-                Finding(
-                    WARNING,
-                    "concurrency-overrides-min-max",
-                    sk.name,
-                    f"sidekiq_concurrency ({s.get('sidekiq_concurrency')}) overrides "
-                    "sidekiq_min/max_concurrency (GitLab 17 rejects min/max)",
-                    "remove sidekiq_min_concurrency and sidekiq_max_concurrency",
-                )
-            )
-        for proc in sk.processes:
-            for queue in proc.weights:
-                listeners.setdefault((queue, sk.shard), []).append(
-                    f"{sk.name}/sidekiq@{proc.index}"
-                )
 
-    destinations = router.destinations()
-    workers_hosts = ", ".join(fleet.groups["sidekiq"])
-    first = fleet.groups["sidekiq"][0]
-    for (queue, shard), workers in sorted(
-        destinations.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
-    ):
-        if (queue, shard) in listeners:
-            continue
-        on = f" on Redis shard {shard!r}" if shard else ""
-        if queue == MAILERS_QUEUE:
-            add(
-                Finding(
-                    ERROR,
-                    "no-mailers-listener",
-                    workers_hosts,
-                    f"no Sidekiq process listens to '{MAILERS_QUEUE}'{on}: "
-                    "mail deliveries are never "
-                    "routed and would wait forever",
-                    f"add 'mailers' to a queue group of a sidekiq host, e.g. in {first}'s "
-                    "sidekiq_queue_groups: [..., 'default,mailers']",
-                )
-            )
-            continue
-        add(
-            Finding(
-                ERROR,
-                "no-listener",
-                workers_hosts,
-                f"queue '{queue}'{on} has {len(workers)} worker(s) routed to it "
-                f"({_sample(workers)}) but no Sidekiq process listens to it",
-                f"add '{queue}' to a queue group of a sidekiq host (e.g. {first}'s "
-                "sidekiq_queue_groups), "
-                "or route "
-                "those workers to a queue that is listened to",
-            )
+@check("no-catch-all", WARNING,
+       "no catch-all rule: unmatched workers go to their own generated queues")
+def _no_catch_all(ctx: Context) -> Iterator[Problem]:
+    router = ctx.router
+    if any(rule.query.is_wildcard for rule in router.rules):
+        return
+    unmatched = [
+        w.key
+        for w in router.routed_workers()
+        if router.route(w).rule_index is None and w.name != MAILERS_QUEUE
+    ]
+    if unmatched:
+        yield (
+            "fleet",
+            f"no rule matches {len(unmatched)} worker(s) ({_sample(unmatched)}); each goes "
+            "to its own generated queue name",
+            "end sidekiq_routing_rules with ['*', 'default']",
         )
 
-    routed = set(destinations)
-    for sk in fleet.sidekiq_hosts():
-        for proc in sk.processes:
-            idle = [q for q in proc.weights if (q, sk.shard) not in routed]
-            if idle:
-                add(
-                    Finding(
-                        WARNING,
-                        "unused-queue",
-                        f"{sk.name}/sidekiq@{proc.index}",
-                        f"listens to {len(idle)} queue(s) no worker is routed to "
-                        f"({_sample(idle)}): "
-                        "a wasted BRPOP key on every fetch",
-                        "remove them from this queue group "
-                        "(keep them only while a routing migration "
-                        "drains them)",
-                    )
-                )
+
+# -- each Sidekiq host ----------------------------------------------------------------------
+
+
+@check("min-above-max", ERROR, "`sidekiq_min_concurrency` above `sidekiq_max_concurrency`",
+       scope="host")
+def _min_above_max(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
+    lo, hi = sk.settings.get("sidekiq_min_concurrency"), sk.settings.get("sidekiq_max_concurrency")
+    if lo is not None and hi and lo > hi:
+        yield (
+            sk.name,
+            f"sidekiq_min_concurrency ({lo}) is above sidekiq_max_concurrency ({hi})",
+            "lower sidekiq_min_concurrency or raise sidekiq_max_concurrency",
+        )
+
+
+@check("concurrency-overrides-min-max", WARNING,
+       "`sidekiq_concurrency` set together with min/max (GitLab 17 rejects min/max)",
+       scope="host")
+def _concurrency_overrides(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
+    s = sk.settings
+    lo, hi = s.get("sidekiq_min_concurrency"), s.get("sidekiq_max_concurrency")
+    if s.get("sidekiq_concurrency") and (lo is not None or hi is not None):
+        yield (
+            sk.name,
+            f"sidekiq_concurrency ({s.get('sidekiq_concurrency')}) overrides "
+            "sidekiq_min/max_concurrency (GitLab 17 rejects min/max)",
+            "remove sidekiq_min_concurrency and sidekiq_max_concurrency",
+        )
+
+
+# -- each routed-to queue -------------------------------------------------------------------
+
+
+def _on(shard: str | None) -> str:
+    return f" on Redis shard {shard!r}" if shard else ""
+
+
+@check("no-mailers-listener", ERROR, "no process listens to `mailers`", scope="queue")
+def _no_mailers_listener(ctx: Context, dest: Destination) -> Iterator[Problem]:
+    (queue, shard), _ = dest
+    if queue == MAILERS_QUEUE and (queue, shard) not in ctx.listeners:
+        yield (
+            ctx.workers_hosts,
+            f"no Sidekiq process listens to '{MAILERS_QUEUE}'{_on(shard)}: mail deliveries are "
+            "never routed and would wait forever",
+            f"add 'mailers' to a queue group of a sidekiq host, e.g. in {ctx.first_worker}'s "
+            "sidekiq_queue_groups: [..., 'default,mailers']",
+        )
+
+
+@check("no-listener", ERROR,
+       "a routed-to queue with no listening process on any sidekiq host", scope="queue")
+def _no_listener(ctx: Context, dest: Destination) -> Iterator[Problem]:
+    (queue, shard), workers = dest
+    if queue != MAILERS_QUEUE and (queue, shard) not in ctx.listeners:
+        yield (
+            ctx.workers_hosts,
+            f"queue '{queue}'{_on(shard)} has {len(workers)} worker(s) routed to it "
+            f"({_sample(workers)}) but no Sidekiq process listens to it",
+            f"add '{queue}' to a queue group of a sidekiq host (e.g. {ctx.first_worker}'s "
+            "sidekiq_queue_groups), or route those workers to a queue that is listened to",
+        )
+
+
+# -- each Sidekiq process -------------------------------------------------------------------
+
+
+@check("unused-queue", WARNING,
+       "a listened-to queue no worker is routed to (a wasted BRPOP key)", scope="process")
+def _unused_queue(ctx: Context, subject: tuple[SidekiqHost, Process]) -> Iterator[Problem]:
+    sk, proc = subject
+    idle = [q for q in proc.weights if (q, sk.shard) not in ctx.destinations]
+    if idle:
+        yield (
+            f"{sk.name}/sidekiq@{proc.index}",
+            f"listens to {len(idle)} queue(s) no worker is routed to ({_sample(idle)}): "
+            "a wasted BRPOP key on every fetch",
+            "remove them from this queue group (keep them only while a routing migration "
+            "drains them)",
+        )
+
+
+# -- running them ---------------------------------------------------------------------------
+
+
+def check_fleet(fleet: Fleet) -> list[Finding]:
+    """Run every check. Raises ``FleetError`` only for unusable input (bad query, bad catalog)."""
+    ctx = Context(fleet)
+    findings: list[Finding] = []
+    for scope in SCOPES:
+        checks = [c for c in CHECKS.values() if c.scope == scope]
+        if not checks:
+            continue
+        for subject in ctx.subjects(scope):
+            args = () if scope == "fleet" else (subject,)
+            for c in checks:
+                found = [Finding(c.severity, c.id, *p) for p in c.run(ctx, *args)]
+                findings += found
+                if found and c.final:
+                    return findings
     return findings
 
 
