@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from simulator.sim import engine
+from simulator.sim.jobs import ProcState
 from simulator.sim.model import FleetEvent, JobClass, ServiceTime, TraceSpec
 
 _service = st.sampled_from([
@@ -37,7 +38,7 @@ class _Observed(engine._Model):
 
     def _down(self, p: int, now: float, *, lose: bool) -> None:
         if lose:
-            self.lost_jobs.extend(self.f_job[f][0] for f in self.p_fetchers[p]
+            self.lost_jobs.extend(self.f_job[f] for f in self.p_fetchers[p]
                                   if self.f_job[f] is not None)
         super()._down(p, now, lose=lose)
 
@@ -54,7 +55,7 @@ class _Observed(engine._Model):
             "handed": self.running - running, "blocked_before": blocked,
             "waiting_off": waiting_off,
             "named": set(event.routes) if event.routes is not None else None,
-            "left_off": ([self.classes[job[0]].key for i, d in enumerate(self.queues)
+            "left_off": ([self.classes[job.cls].key for i, d in enumerate(self.queues)
                           if i not in dests for job in d] if dests is not None else None),
         })
 
@@ -93,9 +94,9 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     fails: Counter[str] = Counter()
     for rec in model.executions:
         (fails if int(rec[6]) & 2 else wins)[model.classes[int(rec[0])].key] += 1
-    key = lambda job: model.classes[job[0]].key  # noqa: E731
+    key = lambda job: model.classes[job.cls].key  # noqa: E731
     waiting = Counter(key(job) for d in model.queues for job in d)
-    running = Counter(key(cur[0]) for cur in model.f_job if cur is not None)
+    running = Counter(key(job) for job in model.f_job if job is not None)
     retrying = Counter(key(job) for _, _, job in model.retry_heap)
     lost = Counter(key(job) for job in model.lost_jobs)
     dead = Counter({k: 1 for k, n in fails.items() if n == max_retries + 1})
@@ -117,6 +118,6 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     assert int(run.recorder.exec_q.counts.sum()) == len(model.executions)
     # No job is left waiting on a queue that a running process's blocked fetcher listens to.
     for p, blocked in enumerate(model.idle):
-        if blocked and model.p_state[p] == 0:
+        if blocked and model.p_state[p] == ProcState.UP:
             stuck = [model.queue_names[q] for q in model.p_pos[p] if model.queues[q]]
             assert not stuck, f"{model.procs[p].name} blocked while jobs wait on {stuck}"

@@ -19,16 +19,23 @@ What is modelled (docs/behaviour.md §6):
 * stranded jobs: jobs waiting in a queue that no up, non-quiet process listens to, sampled
   over time.
 
-How it stays fast: there is no SimPy process per job.  A job is a small tuple; each arrival
-and each completion is one SimPy event whose callback does the work (enqueue or hand the job
-straight to the longest-waiting idle fetcher, start the next job).  Random numbers are drawn
-in numpy batches.  Statistics are streamed into fixed-size histograms (:mod:`simulator.sim.stats`).
+How it stays fast: there is no SimPy process per job.  A job is a small slots object
+(:class:`~simulator.sim.jobs.Job`); each arrival and each completion is one SimPy event whose
+callback does the work (enqueue or hand the job straight to the longest-waiting idle fetcher,
+start the next job), on a reusable event (:mod:`simulator.sim.kernel`).  Random numbers are
+drawn in numpy batches.  Statistics are streamed into fixed-size histograms
+(:mod:`simulator.sim.stats`).
+
+How it is built: this module sets a run up (queues, processes, fetchers, cost tables) and
+runs it; the mechanics are one part per module, sharing the run's state
+(:mod:`simulator.sim.state`): :mod:`~simulator.sim.arrivals`, :mod:`~simulator.sim.fetchers`
+(queues and fetchers), :mod:`~simulator.sim.retries`, :mod:`~simulator.sim.fleet_events`
+(events and a process's life) and :mod:`~simulator.sim.sampling`.
 """
 
 from __future__ import annotations
 
 import csv
-import heapq
 import math
 import random
 from collections import deque
@@ -40,41 +47,24 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from .arrivals import Arrivals
+from .fetchers import Fetchers
+from .fleet_events import FleetEvents
+from .jobs import DOWN, UP, Job, ProcState
+from .kernel import Tick, scheduler
 from .model import (
     ACTIONS,
     URGENCIES,
-    FleetEvent,
     JobClass,
     Process,
     Scenario,
     ServiceTime,
-    retry_delay,
 )
+from .retries import Retries
+from .sampling import Sampling
 from .stats import FleetRecorder
 
 __all__ = ["RunResult", "mmc_scenario", "simulate", "trace_classes"]
-
-
-_ARRIVAL_BATCH = 8192
-_FLUSH_EVERY = 32768
-_NORMAL = 1  # SimPy's NORMAL event priority
-
-
-class _Tick:
-    """A reusable SimPy event: what ``Environment.step`` needs (callbacks, _ok) and a fetcher.
-
-    Arrivals and job completions are scheduled straight onto the environment's event queue
-    with one of these; each fetcher owns one (it has at most one job running), so no event
-    object is allocated per job.
-    """
-
-    __slots__ = ("_ok", "_value", "callbacks", "fid")
-
-    def __init__(self, fid: int = -1) -> None:
-        self._ok = True
-        self._value = None
-        self.callbacks: list | None = None
-        self.fid = fid
 
 
 @dataclass
@@ -108,7 +98,7 @@ class RunResult:
         return self.stranded[-1][1] if self.stranded else 0
 
 
-class _Model:
+class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
     """One simulation run.  Not reusable: build, ``run()``, read the result."""
 
     def __init__(self, scenario: Scenario, *, duration: float, seed: int,
@@ -124,6 +114,7 @@ class _Model:
         # its own stream, so the other draws do not shift with the share.
         self._mix_rnd = random.Random(int(mix_ss.generate_state(1)[0]))
         self.env = simpy.Environment()
+        self.at = scheduler(self.env)
 
         classes = list(scenario.classes)
         known = {c.key for c in classes}
@@ -207,18 +198,18 @@ class _Model:
             self.f_proc.extend([p] * proc.concurrency)
             self.p_fetchers.append(fids)
         nf = len(self.f_proc)
-        self.f_job: list[tuple | None] = [None] * nf
+        self.f_job = [None] * nf
+        self.f_start = [0.0] * nf
+        self.f_handed = [0] * nf
         self.f_idle_since = [0.0] * nf
-        self.f_ev = [_Tick(fid) for fid in range(nf)]
+        self.f_ev = [Tick(fid) for fid in range(nf)]
         self._done_cbs = [self._on_done]
         self._arr_cbs = [self._on_arrival]
-        self._arr_ev = _Tick()
-        self._queue = self.env._queue
-        self._eid = self.env._eid
+        self._arr_ev = Tick()
         self.idle: list[deque[int]] = [deque() for _ in procs]
         n_initial = len(scenario.processes)
-        # 0 up, 1 quiet, 2 down (slots of listen events start down)
-        self.p_state = [0] * n_initial + [2] * (len(procs) - n_initial)
+        # Slots of listen events start down.
+        self.p_state: list[ProcState] = [UP] * n_initial + [DOWN] * (len(procs) - n_initial)
         self.p_busy = [0] * len(procs)
         self.p_restart_gen = [0] * len(procs)
         self.p_successors: dict[int, list[int]] = {}  # replaced by a listen event
@@ -238,9 +229,9 @@ class _Model:
         self.moved_retries = 0
         self.kept_unknown = 0
 
-        self.queues: list[deque[tuple]] = [deque() for _ in range(nq)]
+        self.queues: list[deque[Job]] = [deque() for _ in range(nq)]
         self.nonempty: set[int] = set()
-        self.retry_heap: list[tuple[float, int, tuple]] = []
+        self.retry_heap = []
         self._retry_seq = 0
         self._poller_active = False
 
@@ -282,7 +273,7 @@ class _Model:
             bin_width=bin_width,
             targets=scenario.targets,
         )
-        self.records: list[tuple] = []
+        self.records = []
         self.idle_log: list[tuple[int, float, float]] = []
         self.half = 1.0 / scenario.fetch_timeout_s
 
@@ -321,498 +312,6 @@ class _Model:
         self._a_i = 0
         self._a_boundary = math.inf
 
-    # ----------------------------------------------------------------- arrivals
-    def _period(self, now: float) -> tuple[np.ndarray, float]:
-        """Rates in force at ``now`` and when they next change."""
-        if not self.has_shape:
-            return self.rates, math.inf
-        hour_pos = now / 3600.0 + self.sc.start_hour
-        h = math.floor(hour_pos + 1e-9)
-        boundary = (h + 1 - self.sc.start_hour) * 3600.0
-        return self.rates * self.shapes[:, h % 24], boundary
-
-    def _refill(self, now: float) -> None:
-        rates, boundary = self._period(now)
-        self._a_boundary = boundary
-        lam = float(rates.sum())
-        self._a_i = 0
-        if lam <= 0:
-            self._a_t = []
-            self._schedule_refill(boundary)
-            return
-        n = _ARRIVAL_BATCH
-        rng = self.rng
-        t = now + np.cumsum(rng.exponential(1.0 / lam, n))
-        keep = int(np.searchsorted(t, boundary, side="left"))
-        cum = np.cumsum(rates / lam)
-        cum[-1] = 1.0
-        cls = np.searchsorted(cum, rng.random(n), side="right")
-        cls = np.minimum(cls, len(rates) - 1)
-        svc = np.empty(n)
-        dist = self.cls_dist[cls]
-        for d, st in enumerate(self.dists):
-            mask = dist == d
-            m = int(mask.sum())
-            if m:
-                svc[mask] = st.sample(rng, m)
-        fail = rng.random(n) < self.cls_fail[cls]
-        self._a_t = t[:keep].tolist()
-        self._a_cls = cls[:keep].tolist()
-        self._a_svc = svc[:keep].tolist()
-        self._a_fail = fail[:keep].tolist()
-        self._a_full = keep == n
-        if keep == 0:
-            self._schedule_refill(boundary)
-        else:
-            self._a_n = keep
-            ev = self._arr_ev
-            ev.callbacks = self._arr_cbs
-            heapq.heappush(self._queue, (self._a_t[0], _NORMAL, next(self._eid), ev))
-
-    def _schedule_refill(self, at: float) -> None:
-        if at >= self.duration or math.isinf(at):
-            return
-        ev = Timeout(self.env, at - self.env.now)
-        ev.callbacks.append(lambda _ev: self._refill(at))
-
-    def _on_arrival(self, ev: _Tick) -> None:
-        i = self._a_i
-        now = self.env._now
-        cls = self._a_cls[i]
-        q = self.route_table[cls]
-        if self._mix is not None:  # a rolling switch: this arrival's producer decides
-            q = self._mixed(cls, q)
-        self.arrived += 1
-        self._push(q, (cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
-        i += 1
-        self._a_i = i
-        if i < self._a_n:
-            ev.callbacks = self._arr_cbs
-            heapq.heappush(self._queue, (self._a_t[i], _NORMAL, next(self._eid), ev))
-        elif self._a_full:
-            self._refill(now)
-        else:
-            self._schedule_refill(self._a_boundary)
-
-    def _mixed(self, cls: int, q: int) -> int:
-        """During a rolling switch: the new route for a ``share`` of the arrivals."""
-        if self._mix_rnd.random() < self._share:
-            return self._mix[cls]  # type: ignore[index]
-        return q
-
-    # ----------------------------------------------------------------- trace
-    def _start_trace(self) -> None:
-        if self.sc.trace is None:
-            return
-        self._trace_file = open(self.sc.trace.path, newline="")  # noqa: SIM115 - closed in run
-        reader = csv.DictReader(self._trace_file)
-        self._trace_rows = iter(reader)
-        self._next_trace(0.0)
-
-    def _next_trace(self, now: float) -> None:
-        for row in self._trace_rows:
-            t = float(row["time"])
-            if t >= self.duration:
-                return
-            cls = self.class_index[row["worker_class"].strip()]
-            svc = float(row["duration"])
-            ev = Timeout(self.env, max(0.0, t - now), (cls, svc))
-            ev.callbacks.append(self._on_trace)
-            return
-
-    def _on_trace(self, ev: Timeout) -> None:
-        cls, svc = ev._value
-        now = self.env._now
-        fail = self.rnd.random() < self.classes[cls].failure_probability
-        q = self.route_table[cls]
-        if self._mix is not None:
-            q = self._mixed(cls, q)
-        self.arrived += 1
-        self._push(q, (cls, q, now, 0, svc, fail), now)
-        self._next_trace(now)
-
-    # ----------------------------------------------------------------- queues and fetchers
-    def _push(self, q: int, job: tuple, now: float, front: bool = False) -> None:
-        """LPUSH (or the RPUSH of a requeue, ``front``): hand to the longest-blocked fetcher."""
-        if q < 0:
-            q = self._unrouted(job)
-            job = (job[0], q, *job[2:])
-        best = -1
-        lst = self.listeners[q]
-        if len(lst) == 1:
-            d = self.idle[lst[0]]
-            if d:
-                best = d.popleft()
-        elif lst:
-            since = math.inf
-            bp = -1
-            for p in lst:
-                d = self.idle[p]
-                if d and self.f_idle_since[d[0]] < since:
-                    since = self.f_idle_since[d[0]]
-                    bp = p
-            if bp >= 0:
-                best = self.idle[bp].popleft()
-        if best >= 0:
-            t0 = self.f_idle_since[best]
-            if now - t0 >= self.sc.fetch_timeout_s:
-                self.idle_log.append((self.f_proc[best], t0, now))
-            self._start(best, job, now, 1)
-        else:
-            if front:
-                self.queues[q].appendleft(job)
-            else:
-                self.queues[q].append(job)
-            self.nonempty.add(q)
-
-    def _unrouted(self, job: tuple) -> int:
-        """A class with no queue index (cannot happen with complete routes): its own name."""
-        key = self.classes[job[0]].key
-        qi = self.queue_index.get(key)
-        if qi is None:
-            raise ValueError(f"worker class {key!r} has no queue")
-        return qi
-
-    def _start(self, fid: int, job: tuple, now: float, handed: int) -> None:
-        self.running += 1
-        self.p_busy[self.f_proc[fid]] += 1
-        self.f_job[fid] = (job, now, handed)
-        ev = self.f_ev[fid]
-        ev.callbacks = self._done_cbs
-        heapq.heappush(self._queue, (now + job[4], _NORMAL, next(self._eid), ev))
-
-    def _on_done(self, ev: _Tick) -> None:
-        fid = ev.fid
-        if ev is not self.f_ev[fid]:
-            return  # the job was pushed back or lost meanwhile
-        job, start, handed = self.f_job[fid]
-        now = self.env._now
-        p = self.f_proc[fid]
-        fail = job[5]
-        self.records.append((job[0], job[1], p, job[2], start, now, handed + 2 * fail))
-        if len(self.records) >= _FLUSH_EVERY:
-            self._flush()
-        self.running -= 1
-        self.p_busy[p] -= 1
-        self.f_job[fid] = None
-        if fail:
-            self._failed(job, now)
-        else:
-            self.succeeded += 1
-        self._fetch(fid, now)
-
-    def _fetch(self, fid: int, now: float) -> None:
-        p = self.f_proc[fid]
-        if self.p_state[p]:
-            if self.p_state[p] == 1 and self.p_busy[p] == 0:
-                self._restart_done(p, now)
-            return
-        if self.nonempty:
-            chosen = -1
-            pos = self.p_pos[p]
-            weights = self.p_weight[p]
-            if weights is None:
-                best = math.inf
-                for q in self.nonempty:
-                    i = pos.get(q)
-                    if i is not None and i < best:
-                        best = i
-                        chosen = q
-            else:
-                cands = [q for q in self.nonempty if q in weights]
-                if len(cands) == 1:
-                    chosen = cands[0]
-                elif cands:
-                    cands.sort(key=pos.__getitem__)
-                    total = sum(weights[q] for q in cands)
-                    r = self.rnd.random() * total
-                    for q in cands:
-                        r -= weights[q]
-                        chosen = q
-                        if r < 0:
-                            break
-            if chosen >= 0:
-                d = self.queues[chosen]
-                job = d.popleft()
-                if not d:
-                    self.nonempty.discard(chosen)
-                self._start(fid, job, now, 0)
-                return
-        self.f_idle_since[fid] = now
-        self.idle[p].append(fid)
-
-    # ----------------------------------------------------------------- retries
-    def _failed(self, job: tuple, now: float) -> None:
-        self.failed_runs += 1
-        count = job[3]
-        if count >= self.sc.max_retries:
-            self.dead += 1
-            return
-        self.retried += 1
-        due = now + retry_delay(count, self.rnd)
-        self._retry_seq += 1
-        heapq.heappush(self.retry_heap, (due, self._retry_seq, job))
-        if not self._poller_active:
-            self._poller_active = True
-            self._schedule_poll()
-
-    def _schedule_poll(self) -> None:
-        interval = self.sc.poll_interval_s
-        # Sidekiq's random_poll_interval: interval * rand + interval / 2.
-        ev = Timeout(self.env, interval * self.rnd.random() + interval / 2)
-        ev.callbacks.append(self._on_poll)
-
-    def _on_poll(self, _ev: object) -> None:
-        now = self.env._now
-        heap = self.retry_heap
-        while heap and heap[0][0] <= now:
-            _, _, job = heapq.heappop(heap)
-            cls = job[0]
-            c = self.classes[cls]
-            svc = float(c.service.sample(self.rng, 1)[0])
-            fail = self.rnd.random() < c.failure_probability
-            self._push(job[1], (cls, job[1], now, job[3] + 1, svc, fail), now)
-        if heap:
-            self._schedule_poll()
-        else:
-            self._poller_active = False
-
-    # ----------------------------------------------------------------- fleet events
-    def _schedule_events(self) -> None:
-        for event in sorted(self.sc.events, key=lambda e: e.at):
-            if event.at >= self.duration:
-                continue
-            if event.node is not None and event.node not in self.nodes:
-                raise ValueError(f"event names unknown node {event.node!r}")
-            if event.action == "listen" and event.node is None:
-                raise ValueError("a listen event needs a node")
-            ev = Timeout(self.env, event.at, event)
-            ev.callbacks.append(self._on_event)
-
-    def _on_event(self, ev: Timeout) -> None:
-        event: FleetEvent = ev._value
-        now = self.env._now
-        procs = self.node_procs.get(event.node or "", [])
-        if event.action == "node_down":
-            for p in procs:
-                self._down(p, now, lose=True)
-        elif event.action == "node_up":
-            for p in procs:
-                self._up(p, now)
-        elif event.action == "restart":
-            for p in procs:
-                self._quiet(p, now, event.timeout_s, event.boot_s)
-        elif event.action == "routing" and event.routes is not None:
-            self._switch(event)
-        elif event.action == "listen":
-            self._listen(event, now)
-        elif event.action == "move_jobs":
-            self._move_jobs(event, now)
-        text = f"{now:.0f}s {event.action} {event.node or ''}".strip()
-        if event.action == "routing" and event.share < 1.0:
-            text += f" (share {event.share:.3g})"
-        self.events_applied.append(text)
-        self.event_log.append((now, event.action, event.label))
-        self._sample_stranded(now)
-
-    def _switch(self, event: FleetEvent) -> None:
-        table = self._tables[id(event.routes)]
-        known = self._known[id(event.routes)]
-        if event.share >= 1.0:
-            self.route_table, self.route_known, self._mix = table, known, None
-        elif event.share <= 0.0:
-            self._mix = None
-        else:
-            self._mix, self._mix_known, self._share = table, known, event.share
-
-    def _listen(self, event: FleetEvent, now: float) -> None:
-        """The node's processes restart gracefully as ``event.processes`` (new slots)."""
-        node = event.node or ""
-        old = self.node_procs.get(node, [])
-        new = self._event_slots[id(event)]
-        self.node_procs[node] = list(new)
-        for p in old:
-            for qi in self.p_pos[p]:
-                self.cfg_listeners[qi] -= 1
-        for p in new:
-            for qi in self.p_pos[p]:
-                self.cfg_listeners[qi] += 1
-        for i, p in enumerate(old):
-            self.p_successors[p] = [new[i]] if i < len(new) else []
-        for s in new[len(old):]:  # more processes than before: they just start
-            self._boot[s] = event.boot_s
-            self._schedule_up(s, now + event.boot_s)
-        for p in old:
-            if self.p_state[p] == 0:
-                self._quiet(p, now, event.timeout_s, event.boot_s)
-            # quiet or restarting: the pending come-back brings the successors up; down
-            # (node_down): they come up with the next node_up.
-
-    def _move_jobs(self, event: FleetEvent, now: float) -> None:
-        """Move waiting jobs off queues that are no destination (``sidekiq_migrate_jobs``)."""
-        if event.routes is not None:
-            table, known = self._tables[id(event.routes)], self._known[id(event.routes)]
-            tables = [(table, known)]
-        elif self._mix is not None:  # mid-switch: both route sets are in force
-            table, known = self._mix, self._mix_known
-            tables = [(self.route_table, self.route_known), (table, known)]
-        else:
-            table, known = self.route_table, self.route_known
-            tables = [(table, known)]
-        dests = {t[c] for t, k in tables for c in range(len(t)) if k[c] and t[c] >= 0}
-        for q in sorted(self.nonempty):
-            if q in dests:
-                continue
-            d = self.queues[q]
-            jobs = list(d)  # oldest first
-            d.clear()
-            self.nonempty.discard(q)
-            for job in jobs:
-                cls = job[0]
-                dest = table[cls]
-                if known[cls] and dest >= 0 and dest != q:
-                    self.moved += 1
-                    self._push(dest, (cls, dest, *job[2:]), now)
-                else:  # a class the mapping does not name: it stays, never dropped
-                    self.kept_unknown += 1
-                    d.append(job)
-            if d:
-                self.nonempty.add(q)
-        heap = self.retry_heap
-        for i, (due, seq, job) in enumerate(heap):
-            cls, q = job[0], job[1]
-            dest = table[cls]
-            if q not in dests and known[cls] and dest >= 0 and dest != q:
-                heap[i] = (due, seq, (cls, dest, *job[2:]))  # same keys: still a heap
-                self.moved_retries += 1
-
-    def _set_state(self, p: int, state: int) -> None:
-        was_up = self.p_state[p] == 0
-        if was_up != (state == 0):
-            delta = -1 if was_up else 1
-            for qi in self.p_pos[p]:
-                self.up_listeners[qi] += delta
-        self.p_state[p] = state
-
-    def _sample_stranded(self, now: float) -> None:
-        stranded = unlistened = 0
-        up, cfg, queues = self.up_listeners, self.cfg_listeners, self.queues
-        for q in self.nonempty:
-            if not up[q]:
-                n = len(queues[q])
-                stranded += n
-                if not cfg[q]:
-                    unlistened += n
-        self.stranded_log.append((now, stranded, unlistened))
-
-    def _stranded_sampler(self, _ev: object) -> None:
-        now = self.env._now
-        self._sample_stranded(now)
-        nxt = now + (self.sc.stranded_sample_s or 0.0)
-        if nxt < self.duration:
-            ev = Timeout(self.env, nxt - now)
-            ev.callbacks.append(self._stranded_sampler)
-
-    def _drop_idle(self, p: int, now: float) -> None:
-        for fid in self.idle[p]:
-            t0 = self.f_idle_since[fid]
-            if now - t0 >= self.sc.fetch_timeout_s:
-                self.idle_log.append((p, t0, now))
-        self.idle[p].clear()
-
-    def _down(self, p: int, now: float, *, lose: bool) -> None:
-        self._drop_idle(p, now)
-        for fid in self.p_fetchers[p]:
-            current = self.f_job[fid]
-            if current is None:
-                continue
-            job, start, _ = current
-            self.f_ev[fid] = _Tick(fid)  # the pending completion becomes stale
-            self.f_job[fid] = None
-            self.running -= 1
-            self.rec.add_busy(p, start, now)
-            if lose:
-                self.lost += 1
-            else:
-                self.pushed_back += 1
-                self._push(job[1], job, now, front=True)
-        self.p_busy[p] = 0
-        self._set_state(p, 2)
-        self.p_restart_gen[p] += 1
-
-    def _up(self, p: int, now: float) -> None:
-        if self.p_state[p] == 0:
-            return
-        self._set_state(p, 0)
-        self.p_restart_gen[p] += 1
-        for fid in self.p_fetchers[p]:
-            if self.f_job[fid] is None:
-                self._fetch(fid, now)
-
-    def _quiet(self, p: int, now: float, timeout: float, boot: float) -> None:
-        if self.p_state[p] != 0:
-            return
-        self._set_state(p, 1)
-        self.p_restart_gen[p] += 1
-        gen = self.p_restart_gen[p]
-        self._boot[p] = boot
-        self._drop_idle(p, now)
-        if self.p_busy[p] == 0:
-            self._restart_done(p, now)
-            return
-        ev = Timeout(self.env, timeout, (p, gen))
-        ev.callbacks.append(self._on_shutdown_timeout)
-
-    def _on_shutdown_timeout(self, ev: Timeout) -> None:
-        p, gen = ev._value
-        if self.p_restart_gen[p] != gen or self.p_state[p] != 1:
-            return
-        now = self.env._now
-        self._down(p, now, lose=False)
-        self._schedule_up(p, now + self._boot.get(p, 0.0))
-
-    def _restart_done(self, p: int, now: float) -> None:
-        self._set_state(p, 2)
-        self.p_restart_gen[p] += 1
-        self._schedule_up(p, now + self._boot.get(p, 0.0))
-
-    def _schedule_up(self, p: int, at: float) -> None:
-        gen = self.p_restart_gen[p]
-
-        def up(_ev: object) -> None:
-            if self.p_restart_gen[p] == gen:
-                self._come_back(p, self.env.now)
-
-        ev = Timeout(self.env, max(0.0, at - self.env.now))
-        ev.callbacks.append(up)
-
-    def _come_back(self, p: int, now: float) -> None:
-        """A restart is over: the process comes up, or the processes that replaced it."""
-        successors = self.p_successors.get(p)
-        if successors is None:
-            self._up(p, now)
-            return
-        for s in successors:
-            self._come_back(s, now)
-
-    # ----------------------------------------------------------------- sampling and results
-    def _sample(self, _ev: object) -> None:
-        now = self.env._now
-        self.rec.sample_backlog(now, [len(d) for d in self.queues], len(self.retry_heap))
-        if self.sc.stranded_sample_s is None:
-            self._sample_stranded(now)
-        nxt = now + self.rec.bin_width
-        if nxt <= self.duration:
-            ev = Timeout(self.env, nxt - now)
-            ev.callbacks.append(self._sample)
-
-    def _flush(self) -> None:
-        if self.records:
-            self.rec.add_jobs(self.records)
-            self.records.clear()
-        if self.idle_log:
-            self.rec.add_idle(self.idle_log)
-            self.idle_log.clear()
 
     def run(self) -> RunResult:
         env = self.env
@@ -871,24 +370,6 @@ class _Model:
             event_log=self.event_log,
         )
 
-    def _finish(self) -> None:
-        now = self.duration
-        for p in range(len(self.procs)):
-            for fid in self.idle[p]:
-                t0 = self.f_idle_since[fid]
-                if now - t0 >= self.sc.fetch_timeout_s:
-                    self.idle_log.append((p, t0, now))
-            for fid in self.p_fetchers[p]:
-                current = self.f_job[fid]
-                if current is not None:
-                    job, start, _ = current
-                    self.rec.add_busy(p, start, now)
-                    self.rec.add_censored_wait(job[0], job[1], start - job[2])
-        self._flush()
-        for d in self.queues:
-            for job in d:
-                self.rec.add_censored_wait(job[0], job[1], now - job[2])
-        self.rec.finish()
 
 
 def simulate(scenario: Scenario, *, duration: float, seed: int = 1,

@@ -14,6 +14,7 @@ from sim_ledger import _Observed, _trace_jobs, _write_trace, assert_every_job_ac
 
 from simulator.sim import engine
 from simulator.sim.engine import simulate
+from simulator.sim.jobs import ProcState
 from simulator.sim.model import FleetEvent, JobClass, Process, Scenario, ServiceTime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,9 +110,9 @@ def test_move_jobs_moves_known_classes_and_never_drops_an_unknown_one():
     c = run.counters
     assert c["moved"] > 100 and c["kept_unknown"] > 50
     old = model.queues[model.queue_index["old"]]
-    unknown_left = [job for job in old if job[2] < 100.0]  # arrived before the move
+    unknown_left = [job for job in old if job.enqueued < 100.0]  # arrived before the move
     assert len(unknown_left) == c["kept_unknown"]
-    assert {model.classes[job[0]].key for job in unknown_left} == {"Unknown"}
+    assert {model.classes[job.cls].key for job in unknown_left} == {"Unknown"}
     assert _conserved(c)
     assert run.stranded_final == len(old)
 
@@ -235,7 +236,7 @@ def test_listen_move_and_share_events_neither_lose_nor_duplicate_a_job(drawn, se
     # the listener counts the stranded measure uses agree with the process states
     for q in range(len(model.queue_names)):
         up = sum(1 for p in range(len(model.procs))
-                 if model.p_state[p] == 0 and q in model.p_pos[p])
+                 if model.p_state[p] == ProcState.UP and q in model.p_pos[p])
         assert model.up_listeners[q] == up
         cfg = sum(1 for ps in model.node_procs.values() for p in ps if q in model.p_pos[p])
         assert model.cfg_listeners[q] == cfg

@@ -37,6 +37,7 @@ from sim_ledger import (
 
 from simulator.sim import engine
 from simulator.sim.engine import mmc_scenario, simulate
+from simulator.sim.jobs import Job
 from simulator.sim.model import (
     FleetEvent,
     JobClass,
@@ -227,7 +228,7 @@ def _arrive_at(model, t):
     yield model.env.timeout(t)
     q = model.queue_index["q"]
     model.arrived += 1
-    model._push(q, (0, q, model.env.now, 0, 1.0, False), model.env.now)
+    model._push(q, Job(0, q, model.env.now, 0, 1.0, False), model.env.now)
 
 
 def test_same_seed_same_result_and_other_seed_differs():

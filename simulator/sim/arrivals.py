@@ -1,0 +1,133 @@
+"""Arrivals: Poisson per job class in numpy batches (hourly rates), and trace replay.
+
+Each arrival is routed -- during a rolling switch, a share of the producers uses the new
+routes -- and pushed to its queue (:mod:`simulator.sim.fetchers`).  The next arrival of a
+batch is the reusable :class:`~simulator.sim.kernel.Tick` ``_arr_ev``, put back onto the event
+queue after each one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+from simpy.events import Timeout
+
+from .jobs import Job
+from .kernel import Tick
+from .state import ModelState
+
+#: Inter-arrival times drawn at once.
+ARRIVAL_BATCH = 8192
+
+
+class Arrivals(ModelState):
+    def _period(self, now: float) -> tuple[np.ndarray, float]:
+        """Rates in force at ``now`` and when they next change."""
+        if not self.has_shape:
+            return self.rates, math.inf
+        hour_pos = now / 3600.0 + self.sc.start_hour
+        h = math.floor(hour_pos + 1e-9)
+        boundary = (h + 1 - self.sc.start_hour) * 3600.0
+        return self.rates * self.shapes[:, h % 24], boundary
+
+    def _refill(self, now: float) -> None:
+        rates, boundary = self._period(now)
+        self._a_boundary = boundary
+        lam = float(rates.sum())
+        self._a_i = 0
+        if lam <= 0:
+            self._a_t = []
+            self._schedule_refill(boundary)
+            return
+        n = ARRIVAL_BATCH
+        rng = self.rng
+        t = now + np.cumsum(rng.exponential(1.0 / lam, n))
+        keep = int(np.searchsorted(t, boundary, side="left"))
+        cum = np.cumsum(rates / lam)
+        cum[-1] = 1.0
+        cls = np.searchsorted(cum, rng.random(n), side="right")
+        cls = np.minimum(cls, len(rates) - 1)
+        svc = np.empty(n)
+        dist = self.cls_dist[cls]
+        for d, st in enumerate(self.dists):
+            mask = dist == d
+            m = int(mask.sum())
+            if m:
+                svc[mask] = st.sample(rng, m)
+        fail = rng.random(n) < self.cls_fail[cls]
+        self._a_t = t[:keep].tolist()
+        self._a_cls = cls[:keep].tolist()
+        self._a_svc = svc[:keep].tolist()
+        self._a_fail = fail[:keep].tolist()
+        self._a_full = keep == n
+        if keep == 0:
+            self._schedule_refill(boundary)
+        else:
+            self._a_n = keep
+            ev = self._arr_ev
+            ev.callbacks = self._arr_cbs
+            self.at(self._a_t[0], ev)
+
+    def _schedule_refill(self, at: float) -> None:
+        if at >= self.duration or math.isinf(at):
+            return
+        ev = Timeout(self.env, at - self.env.now)
+        ev.callbacks.append(lambda _ev: self._refill(at))
+
+    def _on_arrival(self, ev: Tick) -> None:
+        i = self._a_i
+        now = ev.due
+        cls = self._a_cls[i]
+        q = self.route_table[cls]
+        if self._mix is not None:  # a rolling switch: this arrival's producer decides
+            q = self._mixed(cls, q)
+        self.arrived += 1
+        self._push(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
+        i += 1
+        self._a_i = i
+        if i < self._a_n:
+            ev.callbacks = self._arr_cbs
+            self.at(self._a_t[i], ev)
+        elif self._a_full:
+            self._refill(now)
+        else:
+            self._schedule_refill(self._a_boundary)
+
+    def _mixed(self, cls: int, q: int) -> int:
+        """During a rolling switch: the new route for a ``share`` of the arrivals."""
+        if self._mix is not None and self._mix_rnd.random() < self._share:
+            return self._mix[cls]
+        return q
+
+    # -- trace replay -----------------------------------------------------------------------
+    def _start_trace(self) -> None:
+        if self.sc.trace is None:
+            return
+        self._trace_file = open(self.sc.trace.path, newline="")  # noqa: SIM115 - closed in run
+        reader = csv.DictReader(self._trace_file)
+        self._trace_rows = iter(reader)
+        self._next_trace(0.0)
+
+    def _next_trace(self, now: float) -> None:
+        for row in self._trace_rows:
+            t = float(row["time"])
+            if t >= self.duration:
+                return
+            cls = self.class_index[row["worker_class"].strip()]
+            svc = float(row["duration"])
+            ev = Timeout(self.env, max(0.0, t - now), (cls, svc))
+            ev.callbacks.append(self._on_trace)
+            return
+
+    def _on_trace(self, ev: Timeout) -> None:
+        cls, svc = ev.value
+        now = self.env.now
+        fail = self.rnd.random() < self.classes[cls].failure_probability
+        q = self.route_table[cls]
+        if self._mix is not None:
+            q = self._mixed(cls, q)
+        self.arrived += 1
+        self._push(q, Job(cls, q, now, 0, svc, fail), now)
+        self._next_trace(now)

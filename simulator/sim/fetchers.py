@@ -1,0 +1,133 @@
+"""Queues and fetchers: every Sidekiq thread loops on ``BRPOP q1 q2 ... timeout``.
+
+A push hands the job straight to the fetcher that has been blocked longest on that queue, or
+appends it to the queue (a Redis list).  A fetcher that finishes a job pops from the first
+non-empty queue in strict order, or in a weighted shuffle (weighted sampling without
+replacement: P(first = q) = w_q / sum w); with nothing waiting it blocks.  A completion is
+the fetcher's own reusable :class:`~simulator.sim.kernel.Tick`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .jobs import QUIET, Job
+from .kernel import Tick
+from .state import ModelState
+
+#: Execution records kept before they are folded into the statistics.
+FLUSH_EVERY = 32768
+
+
+class Fetchers(ModelState):
+    def _push(self, q: int, job: Job, now: float, front: bool = False) -> None:
+        """LPUSH (or the RPUSH of a requeue, ``front``): hand to the longest-blocked fetcher."""
+        if q < 0:
+            q = job.queue = self._unrouted(job)
+        best = -1
+        lst = self.listeners[q]
+        if len(lst) == 1:
+            d = self.idle[lst[0]]
+            if d:
+                best = d.popleft()
+        elif lst:
+            since = math.inf
+            bp = -1
+            for p in lst:
+                d = self.idle[p]
+                if d and self.f_idle_since[d[0]] < since:
+                    since = self.f_idle_since[d[0]]
+                    bp = p
+            if bp >= 0:
+                best = self.idle[bp].popleft()
+        if best >= 0:
+            t0 = self.f_idle_since[best]
+            if now - t0 >= self.sc.fetch_timeout_s:
+                self.idle_log.append((self.f_proc[best], t0, now))
+            self._start(best, job, now, 1)
+        else:
+            if front:
+                self.queues[q].appendleft(job)
+            else:
+                self.queues[q].append(job)
+            self.nonempty.add(q)
+
+    def _unrouted(self, job: Job) -> int:
+        """A class with no queue index (cannot happen with complete routes): its own name."""
+        key = self.classes[job.cls].key
+        qi = self.queue_index.get(key)
+        if qi is None:
+            raise ValueError(f"worker class {key!r} has no queue")
+        return qi
+
+    def _start(self, fid: int, job: Job, now: float, handed: int) -> None:
+        self.running += 1
+        self.p_busy[self.f_proc[fid]] += 1
+        self.f_job[fid] = job
+        self.f_start[fid] = now
+        self.f_handed[fid] = handed
+        ev = self.f_ev[fid]
+        ev.callbacks = self._done_cbs
+        self.at(now + job.service, ev)
+
+    def _on_done(self, ev: Tick) -> None:
+        fid = ev.fid
+        if ev is not self.f_ev[fid]:
+            return  # the job was pushed back or lost meanwhile
+        job = self.f_job[fid]
+        assert job is not None
+        now = ev.due
+        p = self.f_proc[fid]
+        fail = job.fails
+        self.records.append((job.cls, job.queue, p, job.enqueued, self.f_start[fid], now,
+                             self.f_handed[fid] + 2 * fail))
+        if len(self.records) >= FLUSH_EVERY:
+            self._flush()
+        self.running -= 1
+        self.p_busy[p] -= 1
+        self.f_job[fid] = None
+        if fail:
+            self._failed(job, now)
+        else:
+            self.succeeded += 1
+        self._fetch(fid, now)
+
+    def _fetch(self, fid: int, now: float) -> None:
+        p = self.f_proc[fid]
+        if self.p_state[p]:  # not up
+            if self.p_state[p] == QUIET and self.p_busy[p] == 0:
+                self._restart_done(p, now)
+            return
+        if self.nonempty:
+            chosen = -1
+            pos = self.p_pos[p]
+            weights = self.p_weight[p]
+            if weights is None:
+                best = math.inf
+                for q in self.nonempty:
+                    i = pos.get(q)
+                    if i is not None and i < best:
+                        best = i
+                        chosen = q
+            else:
+                cands = [q for q in self.nonempty if q in weights]
+                if len(cands) == 1:
+                    chosen = cands[0]
+                elif cands:
+                    cands.sort(key=pos.__getitem__)
+                    total = sum(weights[q] for q in cands)
+                    r = self.rnd.random() * total
+                    for q in cands:
+                        r -= weights[q]
+                        chosen = q
+                        if r < 0:
+                            break
+            if chosen >= 0:
+                d = self.queues[chosen]
+                job = d.popleft()
+                if not d:
+                    self.nonempty.discard(chosen)
+                self._start(fid, job, now, 0)
+                return
+        self.f_idle_since[fid] = now
+        self.idle[p].append(fid)

@@ -1,0 +1,131 @@
+"""The state one run shares between the engine's parts (declarations only, no behaviour).
+
+The run is one object (:class:`simulator.sim.engine._Model`) assembled from the parts in
+``arrivals``, ``fetchers``, ``retries``, ``fleet_events`` and ``sampling``; each part is a
+class of its own module and reads and writes the attributes declared here.  Indices, not
+objects, name queues (``q``), processes (``p``), fetchers (``fid``), classes and shards.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+import simpy
+
+from .jobs import Job, ProcState
+from .kernel import Tick
+from .model import JobClass, Process, Scenario, ServiceTime
+from .stats import FleetRecorder
+
+#: One execution: class, queue, process, enqueued, started, ended, flags (1 handed, 2 failed).
+Record = tuple[int, int, int, float, float, float, int]
+
+
+class ModelState:
+    # -- the run
+    sc: Scenario
+    duration: float
+    seed: int
+    env: simpy.Environment
+    at: Callable[[float, Tick], None]  # kernel.scheduler(env)
+    rng: np.random.Generator
+    rnd: random.Random
+    _mix_rnd: random.Random
+    rec: FleetRecorder
+
+    # -- classes, queues, routes
+    classes: list[JobClass]
+    class_index: dict[str, int]
+    queue_names: list[str]
+    queue_index: dict[str, int]
+    queue_shard: list[int]
+    shards: list[str]
+    route_table: list[int]
+    route_known: list[bool]
+    _tables: dict[int, list[int]]
+    _known: dict[int, list[bool]]
+    _mix: list[int] | None
+    _mix_known: list[bool]
+    _share: float
+
+    # -- queues (Redis lists) and the retry set
+    queues: list[deque[Job]]
+    nonempty: set[int]
+    retry_heap: list[tuple[float, int, Job]]
+    _retry_seq: int
+    _poller_active: bool
+
+    # -- processes and their fetchers (threads)
+    procs: list[Process]
+    listeners: list[list[int]]
+    p_pos: list[dict[int, int]]
+    p_weight: list[dict[int, int] | None]
+    p_fetchers: list[list[int]]
+    p_state: list[ProcState]
+    p_busy: list[int]
+    p_restart_gen: list[int]
+    p_successors: dict[int, list[int]]
+    node_procs: dict[str, list[int]]
+    nodes: set[str]
+    _event_slots: dict[int, list[int]]
+    _boot: dict[int, float]
+    f_proc: list[int]
+    f_job: list[Job | None]
+    f_start: list[float]
+    f_handed: list[int]
+    f_idle_since: list[float]
+    f_ev: list[Tick]
+    idle: list[deque[int]]
+    up_listeners: list[int]
+    cfg_listeners: list[int]
+    _done_cbs: list[Callable[[Tick], None]]
+
+    # -- arrivals
+    rates: np.ndarray
+    shapes: np.ndarray
+    has_shape: bool
+    cls_dist: np.ndarray
+    dists: list[ServiceTime]
+    cls_fail: np.ndarray
+    _arr_ev: Tick
+    _arr_cbs: list[Callable[[Tick], None]]
+    _a_t: list[float]
+    _a_cls: list[int]
+    _a_svc: list[float]
+    _a_fail: list[bool]
+    _a_i: int
+    _a_n: int
+    _a_full: bool
+    _a_boundary: float
+    _trace_file: IO[str]
+    _trace_rows: Any
+
+    # -- measurements and counters
+    records: list[Record]
+    idle_log: list[tuple[int, float, float]]
+    stranded_log: list[tuple[float, int, int]]
+    event_log: list[tuple[float, str, str]]
+    events_applied: list[str]
+    arrived: int
+    succeeded: int
+    failed_runs: int
+    retried: int
+    dead: int
+    lost: int
+    pushed_back: int
+    running: int
+    moved: int
+    moved_retries: int
+    kept_unknown: int
+
+    # -- what one part asks of another (defined by the part that owns it)
+    def _push(self, q: int, job: Job, now: float, front: bool = False) -> None: ...
+    def _fetch(self, fid: int, now: float) -> None: ...
+    def _failed(self, job: Job, now: float) -> None: ...
+    def _restart_done(self, p: int, now: float) -> None: ...
+    def _sample_stranded(self, now: float) -> None: ...
+    def _flush(self) -> None: ...
