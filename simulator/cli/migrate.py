@@ -12,6 +12,7 @@ from ..migration.plan import load_target, plan_migration, plan_problems
 from ..migration.rehearsal import rehearse, verdict
 from ..report.plots import write_rehearsal_plots
 from ..report.rehearsal import render_rehearsal
+from ..report.terminal import progress
 from ..sim.workload import load_workload
 from .options import check_plots_dir
 
@@ -30,15 +31,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     problems = plan_problems(fleet, plan)
     findings = [f for f in check_fleet(fleet) if f.severity == "error"]
     rehearsal = rehearse(fleet, plan, workload, gap=args.phase_gap, duration=args.duration,
-                         seed=args.seed)
-    report = rehearsal.report
+                         seed=args.seed,
+                         progress=lambda total, label: progress(total, label, "orders"))
+    report = rehearsal.report.to_dict()
     if args.plots:
         try:
             report["plots"] = [str(p) for p in write_rehearsal_plots(rehearsal, args.plots)]
         except OSError as exc:
             raise FleetError(f"--plots: cannot write the plots: {exc.strerror}", file=args.plots,
                              hint="give --plots a directory you can write to") from None
-    reasons = verdict(report["orders"]["safe"])
+    reasons = verdict(rehearsal.report.orders["safe"])
     summary = plan.to_dict()
     out = {
         "inventory": args.inventory,

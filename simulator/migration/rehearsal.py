@@ -22,17 +22,31 @@ share of jobs within the queueing targets per urgency (docs/behaviour.md §7).
 from __future__ import annotations
 
 import math
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import FleetError, WorkloadError
 from ..inputs import MAX_SIMULATED_S
 from ..sim.engine import RunResult, simulate
 from ..sim.model import URGENCIES, FleetEvent, Process
+from ..sim.progress import Progress, no_progress
 from ..sim.workload import build_scenario
 
-__all__ = ["ORDERS", "Rehearsal", "Step", "rehearse", "timelines", "verdict"]
+__all__ = [
+    "ORDERS",
+    "OrderReport",
+    "PhaseReport",
+    "Rehearsal",
+    "RehearsalReport",
+    "RunTotals",
+    "Step",
+    "StepReport",
+    "UrgencySlo",
+    "Window",
+    "rehearse",
+    "timelines",
+    "verdict",
+]
 
 ORDERS = ("safe", "naive")
 _SAMPLE_S = 1.0  # stranded jobs sampled every second
@@ -107,7 +121,97 @@ def timelines(plan: Any, *, start: float, gap: float) -> dict[str, list[Step]]:
     return out
 
 
-def _window_stats(run: Any, t0: float, t1: float, *, last: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UrgencySlo:
+    """Jobs of one urgency that started in a window, against the queueing target."""
+
+    jobs: int
+    target_s: float | None  # None: no queueing target (throttled)
+    within_target: float | None
+    late: int | None
+    met: bool
+
+
+@dataclass(frozen=True)
+class Window:
+    """Stranded jobs and waits in a stretch of the run."""
+
+    start_s: float
+    end_s: float
+    stranded_max: int
+    stranded_end: int
+    unlistened_max: int
+    longest_wait_s: float
+    slo: dict[str, UrgencySlo]
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One step of a timeline and what happened in the gap after it."""
+
+    at_s: float
+    phase: str
+    action: str
+    what: str
+    stranded_max: int
+    stranded_end: int
+    unlistened_max: int
+    longest_wait_s: float
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    phase: str  # warm-up, a step's phase, or settle
+    window: Window
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, **asdict(self.window)}
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """The whole run of one order."""
+
+    stranded_max: int
+    unlistened_max: int
+    stranded_end: int
+    longest_wait_s: float
+    slo: dict[str, UrgencySlo]
+    lost: int
+    conserved: bool  # every job that arrived is in exactly one place at the end
+    stranded_queues_end: dict[str, int]
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    """One order (safe or naive) simulated: per step, per phase and over the run."""
+
+    steps: list[StepReport]
+    phases: list[PhaseReport]
+    run: RunTotals
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": [asdict(s) for s in self.steps],
+                "phases": [p.to_dict() for p in self.phases],
+                "run": asdict(self.run)}
+
+
+@dataclass(frozen=True)
+class RehearsalReport:
+    duration_s: float
+    phase_gap_s: float
+    seed: int
+    orders: dict[str, OrderReport]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready report (``fleetsim migrate --json``)."""
+        return {"duration_s": self.duration_s, "phase_gap_s": self.phase_gap_s,
+                "seed": self.seed,
+                "orders": {name: o.to_dict() for name, o in self.orders.items()}}
+
+
+def _window_stats(run: RunResult, t0: float, t1: float, *, last: bool) -> Window:
     """Stranded samples in [t0, t1) (the end sample included for the run's last window) and
     per-bin statistics of the jobs that started in it."""
     samples = [s for s in run.stranded if t0 <= s[0] < t1 or (last and s[0] == t1)]
@@ -115,7 +219,7 @@ def _window_stats(run: Any, t0: float, t1: float, *, last: bool) -> dict[str, An
     bw = rec.bin_width
     b0 = min(round(t0 / bw), rec.nbins)
     b1 = rec.nbins if last else min(round(t1 / bw), rec.nbins)
-    slo: dict[str, Any] = {}
+    slo: dict[str, UrgencySlo] = {}
     longest = 0.0
     targets = rec.targets
     for u, name in enumerate(URGENCIES):
@@ -125,36 +229,35 @@ def _window_stats(run: Any, t0: float, t1: float, *, last: bool) -> dict[str, An
         longest = max(longest, float(rec.wmax_bu[b0:b1, u].max()))
         target = targets.queueing[name]
         if not math.isfinite(target):
-            slo[name] = {"jobs": n, "target_s": None, "within_target": None, "late": None,
-                         "met": True}
+            slo[name] = UrgencySlo(jobs=n, target_s=None, within_target=None, late=None,
+                                   met=True)
             continue
         ok = int(rec.wok_bu[b0:b1, u].sum())
         within = ok / n
-        slo[name] = {"jobs": n, "target_s": target, "within_target": round(within, 6),
-                     "late": n - ok, "met": within >= targets.queueing_apdex}
-    return {
-        "start_s": round(t0, 3),
-        "end_s": round(t1, 3),
-        "stranded_max": max((s[1] for s in samples), default=0),
-        "stranded_end": samples[-1][1] if samples else 0,
-        "unlistened_max": max((s[2] for s in samples), default=0),
-        "longest_wait_s": round(longest, 3),
-        "slo": slo,
-    }
+        slo[name] = UrgencySlo(jobs=n, target_s=target, within_target=round(within, 6),
+                               late=n - ok, met=within >= targets.queueing_apdex)
+    return Window(
+        start_s=round(t0, 3),
+        end_s=round(t1, 3),
+        stranded_max=max((s[1] for s in samples), default=0),
+        stranded_end=samples[-1][1] if samples else 0,
+        unlistened_max=max((s[2] for s in samples), default=0),
+        longest_wait_s=round(longest, 3),
+        slo=slo,
+    )
 
 
-def _report(run: Any, steps: list[Step], *, start: float, gap: float) -> dict[str, Any]:
+def _report(run: RunResult, steps: list[Step], *, start: float, gap: float) -> OrderReport:
     duration = run.duration
     step_rows = []
     for step in steps:
         t0 = step.event.at
         t1 = min(t0 + gap, duration)
         w = _window_stats(run, t0, t1, last=False)
-        step_rows.append({"at_s": round(t0, 3), "phase": step.phase, "action":
-                          step.event.action, "what": step.what,
-                          "stranded_max": w["stranded_max"], "stranded_end": w["stranded_end"],
-                          "unlistened_max": w["unlistened_max"],
-                          "longest_wait_s": w["longest_wait_s"]})
+        step_rows.append(StepReport(
+            at_s=round(t0, 3), phase=step.phase, action=step.event.action, what=step.what,
+            stranded_max=w.stranded_max, stranded_end=w.stranded_end,
+            unlistened_max=w.unlistened_max, longest_wait_s=w.longest_wait_s))
     # Phases: consecutive steps of the same phase, plus warm-up before and settle after.
     windows: list[tuple[str, float, float]] = [("warm-up", 0.0, start)]
     for step in steps:
@@ -166,62 +269,62 @@ def _report(run: Any, steps: list[Step], *, start: float, gap: float) -> dict[st
     end = windows[-1][2]
     if duration > end:
         windows.append(("settle", end, duration))
-    phases = []
-    for k, (name, t0, t1) in enumerate(windows):
-        w = _window_stats(run, t0, min(t1, duration), last=k == len(windows) - 1)
-        phases.append({"phase": name, **w})
+    phases = [
+        PhaseReport(name, _window_stats(run, t0, min(t1, duration), last=k == len(windows) - 1))
+        for k, (name, t0, t1) in enumerate(windows)
+    ]
     c = dict(run.counters)
     conserved = c["arrived"] == (c["succeeded"] + c["dead"] + c["in_queues"] + c["running"]
                                  + c["retrying"] + c["lost"])
     whole = _window_stats(run, 0.0, duration, last=True)
-    return {
-        "steps": step_rows,
-        "phases": phases,
-        "run": {
-            "stranded_max": whole["stranded_max"],
-            "unlistened_max": whole["unlistened_max"],
-            "stranded_end": run.stranded_final,
-            "longest_wait_s": whole["longest_wait_s"],
-            "slo": whole["slo"],
-            "lost": c["lost"],
-            "conserved": conserved,
-            "stranded_queues_end": {q: n for q, n in run.in_queues.items()
-                                    if q in set(run.unserved_queues)},
-            "counters": c,
-        },
-    }
+    return OrderReport(
+        steps=step_rows,
+        phases=phases,
+        run=RunTotals(
+            stranded_max=whole.stranded_max,
+            unlistened_max=whole.unlistened_max,
+            stranded_end=run.stranded_final,
+            longest_wait_s=whole.longest_wait_s,
+            slo=whole.slo,
+            lost=c["lost"],
+            conserved=conserved,
+            stranded_queues_end={q: n for q, n in run.in_queues.items()
+                                 if q in set(run.unserved_queues)},
+            counters=c,
+        ),
+    )
 
 
-def verdict(report: dict[str, Any]) -> list[str]:
+def verdict(report: OrderReport) -> list[str]:
     """Why the safe order is not safe (empty: it is)."""
     reasons = []
-    run = report["run"]
-    if run["unlistened_max"]:
-        reasons.append(f"{run['unlistened_max']} job(s) waited in a queue that no process of "
+    run = report.run
+    if run.unlistened_max:
+        reasons.append(f"{run.unlistened_max} job(s) waited in a queue that no process of "
                        "the fleet listens to")
-    for s in report["steps"]:
-        if s["stranded_end"]:
-            reasons.append(f"{s['stranded_end']} job(s) still stranded at the end of step "
-                           f"'{s['phase']}: {s['what']}'")
-    if run["stranded_end"]:
-        reasons.append(f"{run['stranded_end']} job(s) stranded at the end of the run")
-    if run["lost"] or not run["conserved"]:
-        reasons.append(f"{run['lost']} job(s) lost (conservation: {run['conserved']})")
+    for s in report.steps:
+        if s.stranded_end:
+            reasons.append(f"{s.stranded_end} job(s) still stranded at the end of step "
+                           f"'{s.phase}: {s.what}'")
+    if run.stranded_end:
+        reasons.append(f"{run.stranded_end} job(s) stranded at the end of the run")
+    if run.lost or not run.conserved:
+        reasons.append(f"{run.lost} job(s) lost (conservation: {run.conserved})")
     return reasons
 
 
 @dataclass(frozen=True)
 class Rehearsal:
-    """Both orders simulated: the JSON-ready report, and each order's run and steps."""
+    """Both orders simulated: the report, and each order's run and steps."""
 
-    report: dict[str, Any]
+    report: RehearsalReport
     runs: dict[str, RunResult]
     orders: dict[str, list[Step]]
 
 
 def rehearse(fleet: Any, plan: Any, workload: Any, *, gap: float, duration: float | None,
-             seed: int) -> Rehearsal:
-    """Simulate both orders (same workload and seed)."""
+             seed: int, progress: Progress | None = None) -> Rehearsal:
+    """Simulate both orders (same workload and seed); ``progress`` as for the capacity search."""
     base = build_scenario(workload, fleet)
     if any(e.action == "routing" for e in base.events):
         raise WorkloadError("the workload has a routing event; fleetsim migrate sets the routing",
@@ -247,16 +350,16 @@ def rehearse(fleet: Any, plan: Any, workload: Any, *, gap: float, duration: floa
             hint=f"give --duration {math.ceil((needed + 2 * gap) / 60)}m or more, or a shorter "
                  "--phase-gap")
     bin_width = gap / max(1, math.ceil(gap / 30.0))
-    report: dict[str, Any] = {"duration_s": duration, "phase_gap_s": gap, "seed": seed,
-                              "orders": {}}
+    reports: dict[str, OrderReport] = {}
     runs = {}
-    for name in ORDERS:
-        steps = orders[name]
-        scenario = replace(base, events=base.events + tuple(s.event for s in steps),
-                           stranded_sample_s=_SAMPLE_S)
-        if sys.stderr.isatty():
-            print(f"fleetsim: simulating the {name} order ...", file=sys.stderr)
-        run = simulate(scenario, duration=duration, seed=seed, bin_width=bin_width)
-        runs[name] = run
-        report["orders"][name] = _report(run, steps, start=start, gap=gap)
+    with (progress or no_progress)(len(ORDERS), "rehearsal (safe, naive)") as step:
+        for name in ORDERS:
+            steps = orders[name]
+            scenario = replace(base, events=base.events + tuple(s.event for s in steps),
+                               stranded_sample_s=_SAMPLE_S)
+            run = simulate(scenario, duration=duration, seed=seed, bin_width=bin_width)
+            runs[name] = run
+            reports[name] = _report(run, steps, start=start, gap=gap)
+            step()
+    report = RehearsalReport(duration_s=duration, phase_gap_s=gap, seed=seed, orders=reports)
     return Rehearsal(report, runs, orders)

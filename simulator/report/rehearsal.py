@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from .tables import fmt_s
+from .terminal import wide_console
 
 __all__ = ["render_rehearsal"]
 
@@ -23,9 +23,7 @@ def _slo_cell(slo: dict[str, Any], urgency: str) -> str:
 
 
 def render_rehearsal(out: dict[str, Any]) -> None:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 130))
+    console = wide_console(130)
     plan = out["plan"]
     console.print(
         f"Migration of {out['inventory']} to {out['target']}: {len(plan['added_queues'])} new "

@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import FleetError
 from ..extras import require
 from .engine import simulate
 from .model import URGENCIES, Process, Scenario
+from .progress import Progress, no_progress
 
-__all__ = ["Candidate", "CandidateResult", "candidates_for", "evaluate", "search"]
+__all__ = [
+    "Candidate",
+    "CandidateResult",
+    "GroupCapacity",
+    "candidates_for",
+    "cheapest",
+    "evaluate",
+    "search",
+]
 
 DEFAULT_CONCURRENCY = (5, 10, 15, 20, 25, 30, 40, 50)
 
@@ -105,11 +112,6 @@ def candidates_for(group: str, nodes: tuple[str, ...], max_processes: int,
     return sorted(out, key=lambda c: (c.threads, c.processes))
 
 
-def _progress(total: int, label: str) -> Any:
-    return tqdm(total=total, desc=label, unit="candidate", disable=not sys.stderr.isatty(),
-                file=sys.stderr)
-
-
 def _run_local(jobs: list[tuple], workers: int | None) -> Iterator[CandidateResult]:
     workers = workers or os.cpu_count() or 1
     if workers == 1:
@@ -151,9 +153,11 @@ def search(
     concurrency: Iterable[int] = DEFAULT_CONCURRENCY,
     workers: int | None = None,
     scheduler: Any = None,
-    on_result: Callable[[CandidateResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[CandidateResult]:
-    """Simulate every candidate of ``group``; results sorted by threads (cheapest first)."""
+    """Simulate every candidate of ``group``; results sorted by threads (cheapest first).
+
+    ``progress(total, label)`` (the CLI's progress bar) gives the step called per result."""
     mine = group_processes(scenario, group)
     if not mine:
         known = sorted({p.group for p in scenario.processes})
@@ -165,16 +169,11 @@ def search(
     cands = candidates_for(group, nodes, max_processes, concurrency)
     jobs = [(apply_candidate(scenario, c), c, queues, duration, seeds) for c in cands]
     results = []
-    bar = _progress(len(jobs), f"capacity {group}")
-    try:
+    with (progress or no_progress)(len(jobs), f"capacity {group}") as step:
         runner = _run_dask(jobs, scheduler) if scheduler else _run_local(jobs, workers)
         for res in runner:
             results.append(res)
-            bar.update(1)
-            if on_result:
-                on_result(res)
-    finally:
-        bar.close()
+            step()
     return sorted(results, key=lambda r: (r.candidate.threads, r.candidate.processes))
 
 
@@ -183,3 +182,47 @@ def cheapest(results: list[CandidateResult]) -> CandidateResult | None:
         if r.met:
             return r
     return None
+
+
+@dataclass(frozen=True)
+class GroupCapacity:
+    """The search's answer for one queue group: today's size and every candidate."""
+
+    group: str
+    today_processes: int
+    today_threads: int
+    candidates: list[CandidateResult]  # cheapest first
+
+    @classmethod
+    def of(cls, scenario: Scenario, group: str,
+           results: list[CandidateResult]) -> GroupCapacity:
+        today = [scenario.processes[i] for i in group_processes(scenario, group)]
+        return cls(group, len(today), sum(p.concurrency for p in today), results)
+
+    @property
+    def cheapest(self) -> CandidateResult | None:
+        """The cheapest candidate that meets every queueing target (None: none does)."""
+        return cheapest(self.candidates)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``fleetsim capacity --json``: one group."""
+        best = self.cheapest
+        return {
+            "today": {"processes": self.today_processes, "threads": self.today_threads},
+            "cheapest": None if best is None else {
+                "processes": best.candidate.processes,
+                "concurrency": best.candidate.concurrency,
+                "threads": best.candidate.threads,
+                "nodes": list(best.candidate.nodes),
+                "utilisation": round(best.utilisation, 4),
+                "worst_within_target": round(best.worst_share, 6),
+            },
+            "candidates": [
+                {"processes": r.candidate.processes, "concurrency": r.candidate.concurrency,
+                 "threads": r.candidate.threads, "met": r.met,
+                 "worst_within_target": round(r.worst_share, 6),
+                 "worst_urgency": r.worst_urgency, "utilisation": round(r.utilisation, 4),
+                 "backlog_end": r.backlog_end}
+                for r in self.candidates
+            ],
+        }
