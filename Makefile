@@ -26,6 +26,7 @@ setup: $(VENV)/.installed
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy simulator
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(PY) scripts/role_docs.py --check

@@ -169,7 +169,9 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
     """``"module:function"`` of this package: a command's module (and what it needs:
     ansible-core, NumPy, SimPy, rich) is imported only when that command runs."""
     module, _, function = name.partition(":")
-    return getattr(import_module(f"{__package__}.{module}"), function)  # type: ignore[no-any-return]
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        import_module(f"{__package__}.{module}"), function)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:

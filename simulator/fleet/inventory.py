@@ -165,14 +165,9 @@ class Fleet:
         return self._router
 
     def processes_for(self, host: HostSettings) -> list[Process]:
-        flags = {
-            name: host.flag(var, self.source)
-            for name, var in (
-                ("selector", "sidekiq_queue_selector"),
-                ("negate", "sidekiq_negate"),
-                ("strict", "sidekiq_query_strict"),
-            )
-        }
+        selector = host.flag("sidekiq_queue_selector", self.source)
+        negate = host.flag("sidekiq_negate", self.source)
+        strict = host.flag("sidekiq_query_strict", self.source)
         try:
             return expand_queue_groups(
                 host.get("sidekiq_queue_groups"),
@@ -180,7 +175,9 @@ class Fleet:
                 min_concurrency=host.get("sidekiq_min_concurrency"),
                 max_concurrency=host.get("sidekiq_max_concurrency"),
                 concurrency=host.get("sidekiq_concurrency"),
-                **flags,
+                selector=selector,
+                negate=negate,
+                strict=strict,
             )
         except FleetError as exc:
             raise exc.located(file=self.source, rule=f"host {host.name}") from None
@@ -232,7 +229,7 @@ def _strict_inventory_manager(base: type) -> type:
     """
     import ansible.inventory.manager as manager
 
-    class StrictInventoryManager(base):  # type: ignore[misc, valid-type]
+    class StrictInventoryManager(base):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.unparsed: list[tuple[str, list[str]]] = []
             super().__init__(*args, **kwargs)
@@ -251,12 +248,12 @@ def _strict_inventory_manager(base: type) -> type:
                 original(msg=msg, exception=exception, **kw)
 
             patched = "error_as_warning" in vars(display)
-            display.error_as_warning = capture  # type: ignore[method-assign]
+            display.error_as_warning = capture
             try:
                 parsed = super().parse_source(source, cache=cache)
             finally:
                 if patched:
-                    display.error_as_warning = original  # type: ignore[method-assign]
+                    display.error_as_warning = original
                 else:
                     del display.error_as_warning
             if not parsed:

@@ -71,6 +71,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+
 def parse_rules(
     rules: Any, catalog: Catalog | None = None, *, strict: bool = True, source: str | None = None
 ) -> tuple[RoutingRule, ...]:
@@ -116,7 +117,7 @@ def parse_rules(
                 file=source,
                 rule=where,
             )
-        if not _blank(queue):
+        if queue is not None and not _blank(queue):
             text = queue.strip()
             check_queue_name(
                 text,
@@ -137,7 +138,7 @@ def parse_rules(
             RoutingRule(
                 index=i,
                 query=query,
-                queue=None if _blank(queue) else queue.strip(),
+                queue=None if queue is None or _blank(queue) else queue.strip(),
                 shard=None if _blank(shard) else shard,
                 raw=tuple(rule),
             )

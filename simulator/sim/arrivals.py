@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from typing import cast
 
 import numpy as np
 from simpy.events import Timeout
@@ -122,7 +123,7 @@ class Arrivals(ModelState):
             return
 
     def _on_trace(self, ev: Timeout) -> None:
-        cls, svc = ev.value
+        cls, svc = cast(tuple[int, float], ev.value)
         now = self.env.now
         fail = self.rnd.random() < self.classes[cls].failure_probability
         q = self.route_table[cls]

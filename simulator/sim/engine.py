@@ -388,7 +388,7 @@ def mmc_scenario(c: int, lam: float, mu: float) -> Scenario:
     """The M/M/c fleet: one queue, one process of ``c`` threads, exponential service."""
     return Scenario(
         classes=(JobClass("MmcWorker", "high", lam, ServiceTime("exponential", 1.0 / mu)),),
-        processes=(Process("mmc", "node-1", ("mmc",), c),),
+        processes=(Process.placed("mmc", "node-1", ("mmc",), c),),
         routes={"MmcWorker": ("mmc", None)},
     )
 

@@ -11,6 +11,8 @@ process changed state meanwhile.
 
 from __future__ import annotations
 
+from typing import cast
+
 from simpy.events import Timeout
 
 from .jobs import DOWN, QUIET, UP, ProcState
@@ -32,7 +34,7 @@ class FleetEvents(ModelState):
             ev.callbacks.append(self._on_event)
 
     def _on_event(self, ev: Timeout) -> None:
-        event: FleetEvent = ev.value
+        event = cast(FleetEvent, ev.value)
         now = self.env.now
         procs = self.node_procs.get(event.node or "", [])
         if event.action == "node_down":
@@ -187,7 +189,7 @@ class FleetEvents(ModelState):
         ev.callbacks.append(self._on_shutdown_timeout)
 
     def _on_shutdown_timeout(self, ev: Timeout) -> None:
-        p, gen = ev.value
+        p, gen = cast(tuple[int, int], ev.value)
         if self.p_restart_gen[p] != gen or self.p_state[p] != QUIET:
             return
         now = self.env.now

@@ -41,7 +41,7 @@ class Tick:
 def scheduler(env: simpy.Environment) -> Callable[[float, Tick], None]:
     """``at(time, tick)``: trigger ``tick`` (its ``callbacks`` set by the caller) at ``time``;
     ``tick.due`` is ``time``, exactly the clock when it fires."""
-    queue: list[tuple[float, int, int, Any]] = env._queue
+    queue: list[Any] = env._queue  # entries (time, priority, id, event): a Tick is one
     eid = env._eid
 
     def at(time: float, tick: Tick) -> None:

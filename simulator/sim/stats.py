@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .model import URGENCIES
+from .model import URGENCIES, SloTargets
 
 __all__ = ["LogHistogram", "Moments", "confidence_interval", "student_t_quantile"]
 
@@ -218,7 +218,7 @@ class FleetRecorder:
         fetch_timeout: float,
         duration: float,
         bin_width: float,
-        targets: object,
+        targets: SloTargets,
     ) -> None:
         self.urgencies = URGENCIES
         u = len(URGENCIES)
