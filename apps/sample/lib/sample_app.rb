@@ -18,8 +18,8 @@ require "pg"
 require "sidekiq"
 
 # Sidekiq 6.4.1 uses redis-rb 4.8 APIs that warn on every call (BRPOP, SADD); keep logs and the
-# CLI's JSON output clean.
-Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+# CLI's JSON output clean. Sidekiq 7 uses redis-client and does not load redis-rb (no Redis).
+Redis.silence_deprecations = true if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
 
 module SampleApp
   TABLE = "sample_jobs"
@@ -101,8 +101,11 @@ module SampleApp
     Thread.current[:sample_app_job] || {}
   end
 
+  # The process's tag (-g): Sidekiq 7 keeps settings in Sidekiq.default_configuration,
+  # Sidekiq 6 in Sidekiq.options.
   def process_name
-    tag = Sidekiq.options[:tag].to_s
+    settings = Sidekiq.respond_to?(:default_configuration) ? Sidekiq.default_configuration : Sidekiq.options
+    tag = settings[:tag].to_s
     tag.empty? ? "sidekiq" : tag
   end
 
@@ -148,7 +151,9 @@ redis_options = {
   username: ENV["SIDEKIQ_REDIS_USERNAME"],
   password: ENV["SIDEKIQ_REDIS_PASSWORD"]
 }.reject { |_key, value| value.nil? || value.empty? }
-# rediss:// URLs: verify the server's certificate (chain and name) against the fleet CA.
+# rediss:// URLs: verify the server's certificate (chain and name) against the fleet CA. The
+# same options suit redis-rb (Sidekiq 6) and redis-client (Sidekiq 7): both hand ssl_params to
+# OpenSSL::SSL::SSLContext#set_params, whose defaults check the host name.
 unless ENV.fetch("SIDEKIQ_REDIS_CA_FILE", "").empty?
   redis_options[:ssl_params] = { ca_file: ENV["SIDEKIQ_REDIS_CA_FILE"], verify_mode: OpenSSL::SSL::VERIFY_PEER }
 end
@@ -159,5 +164,8 @@ Sidekiq.configure_server do |config|
 end
 
 Sidekiq.configure_client do |config|
+  # stdout belongs to the CLI's JSON: Sidekiq 7 logs "connecting to Redis" at INFO when the pool
+  # opens, on stdout by default.
+  config.logger = Sidekiq::Logger.new($stderr)
   config.redis = redis_options
 end

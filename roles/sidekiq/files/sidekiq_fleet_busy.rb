@@ -16,7 +16,12 @@ options = {
 }.reject { |_, value| value.nil? || value.empty? }
 ca_file = ENV.fetch("SIDEKIQ_REDIS_CA_FILE", "")
 options[:ssl_params] = { ca_file: ca_file, verify_mode: OpenSSL::SSL::VERIFY_PEER } unless ca_file.empty?
-Sidekiq.configure_client { |config| config.redis = options }
+Sidekiq.configure_client do |config|
+  # Only the number goes to stdout: Sidekiq 7 logs "connecting to Redis" at INFO when the pool
+  # opens, on stdout by default, and the rolling restart compares stdout with "0".
+  config.logger = Sidekiq::Logger.new($stderr)
+  config.redis = options
+end
 
 host = ENV.fetch("DYNO", Socket.gethostname)
 puts Sidekiq::ProcessSet.new.select { |process| process["hostname"] == host }.sum { |process| process["busy"].to_i }
