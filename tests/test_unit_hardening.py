@@ -68,6 +68,8 @@ def _defaults() -> dict:
 def render(template: str, **overrides) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["dirname"] = os.path.dirname
+    # Ansible's bool filter, for the switches the templates read (true/false, yes/no, 1/0, on/off).
+    env.filters["bool"] = lambda value: str(value).strip().lower() in {"true", "yes", "1", "on"}
     return env.from_string((ROOT / template).read_text()).render({**_defaults(), **overrides})
 
 
@@ -161,3 +163,27 @@ def test_gitaly_writes_exactly_its_storages_runtime_and_log_dirs():
         "/var/opt/gitlab/git-data/repositories",
         "/srv/gitaly/second",
     ]
+
+
+@pytest.mark.parametrize("setting", [True, False, "false"])
+def test_sidekiq_memory_deny_write_execute_follows_its_variable(tmp_path, setting):
+    # On by default (the roles' defaults); sidekiq_memory_deny_write_execute: false, for YJIT,
+    # leaves the setting out of the unit, and the unit stays within MAX_EXPOSURE either way.
+    text = render(
+        "roles/sidekiq/templates/sidekiq@.service.j2", sidekiq_memory_deny_write_execute=setting
+    )
+    wanted = str(setting).lower() == "true"
+    settings = re.findall(r"^MemoryDenyWriteExecute=.*$", text, re.M)
+    assert settings == (["MemoryDenyWriteExecute=yes"] if wanted else [])
+    path = tmp_path / "sidekiq@0.service"
+    path.write_text(text)
+    result = _analyze("security", "--offline=true", "--no-pager", str(path))
+    match = EXPOSURE.search(result.stdout)
+    assert match, result.stdout + result.stderr
+    print(f"sidekiq_memory_deny_write_execute={setting!r}: exposure {match.group(2)}")
+    assert float(match.group(2)) <= MAX_EXPOSURE
+
+
+def test_sidekiq_memory_deny_write_execute_is_on_by_default(units):
+    assert _defaults()["sidekiq_memory_deny_write_execute"] is True
+    assert "\nMemoryDenyWriteExecute=yes\n" in units["sidekiq@0.service"].read_text()
