@@ -18,7 +18,9 @@ def test_pg_hba_has_no_trust_line_for_tcp(host):
     tcp = [r for r in rules.splitlines() if r.split()[0].startswith("host")]
     assert tcp, "pg_hba has no TCP rule at all"
     assert not [r for r in tcp if r.endswith(" trust")]
-    hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    # The file PostgreSQL itself reads (15 on bookworm, 17 on trixie).
+    hba_path = psql_as_postgres(host, "SHOW hba_file").strip()
+    hba = host.file(hba_path).content_string
     assert not [
         line
         for line in hba.splitlines()
