@@ -94,7 +94,10 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     fails: Counter[str] = Counter()
     for rec in model.executions:
         (fails if int(rec[6]) & 2 else wins)[model.classes[int(rec[0])].key] += 1
-    key = lambda job: model.classes[job.cls].key  # noqa: E731
+
+    def key(job) -> str:
+        return model.classes[job.cls].key
+
     waiting = Counter(key(job) for d in model.queues for job in d)
     running = Counter(key(job) for job in model.f_job if job is not None)
     retrying = Counter(key(job) for _, _, job in model.retry_heap)

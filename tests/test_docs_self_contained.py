@@ -1,6 +1,6 @@
 """The documentation is self-contained: no tracked file users get points at files outside the
-repository (the internal ``semantics.md``, anything under ``../shared``); the behaviour
-reference is ``docs/behaviour.md`` (issue 10, item 6)."""
+repository (the developers' internal notes, see FORBIDDEN below); the behaviour reference is
+``docs/behaviour.md`` (issue 10, item 6)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -28,26 +27,11 @@ except ImportError:
 
 from simulator.errors import FleetError
 from simulator.fleet.checks import check_fleet
-from simulator.fleet.inventory import Fleet
+from simulator.fleet.inventory import Fleet, plain_value
 from simulator.migration.plan import MigrationTarget, plan_migration, plan_problems
 from simulator.routing.catalog import cached_catalog
 from simulator.routing.queue_groups import expand_queue_groups
 from simulator.routing.rules import Router
-
-
-def _plain(value: Any) -> Any:
-    """Inventory values as plain Python containers and scalars (ansible-core hands filters its
-    own tagged str/int/dict/list subclasses; the engine's strict type checks expect plain ones)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for plain in (int, float, str):
-        if isinstance(value, plain):
-            return plain(value)
-    return value
 
 
 def _catalog(path: Any) -> Any:
@@ -66,14 +50,14 @@ def sidekiq_processes(
 ) -> list[dict[str, Any]]:
     try:
         processes = expand_queue_groups(
-            _plain(queue_groups),
+            plain_value(queue_groups),
             _catalog(catalog),
-            selector=_plain(selector),
-            negate=_plain(negate),
-            min_concurrency=_plain(min_concurrency),
-            max_concurrency=_plain(max_concurrency),
-            concurrency=_plain(concurrency),
-            strict=_plain(strict),
+            selector=plain_value(selector),
+            negate=plain_value(negate),
+            min_concurrency=plain_value(min_concurrency),
+            max_concurrency=plain_value(max_concurrency),
+            concurrency=plain_value(concurrency),
+            strict=plain_value(strict),
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None
@@ -82,7 +66,9 @@ def sidekiq_processes(
 
 def sidekiq_routing_map(rules: Any, catalog: Any = None, strict: bool = True) -> dict[str, str]:
     try:
-        router = Router.from_rules(_plain(rules), _catalog(catalog), strict=_plain(strict))
+        router = Router.from_rules(
+            plain_value(rules), _catalog(catalog), strict=plain_value(strict)
+        )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_routing_rules: {exc}") from None
     return {key: route.queue for key, route in router.resolve().items()}
@@ -106,7 +92,7 @@ def sidekiq_migration_plan(
     ``target`` is what ``fleetsim migrate --to`` reads: ``{sidekiq_routing_rules: ...,
     sidekiq_queue_groups: [...], hosts: {HOST: {sidekiq_queue_groups: [...]}}}``.
     """
-    target = _plain(target) or {}
+    target = plain_value(target) or {}
     if not isinstance(target, dict) or not target.get("sidekiq_routing_rules"):
         raise AnsibleFilterError("sidekiq_migration_plan: the target needs sidekiq_routing_rules")
     try:

@@ -111,7 +111,7 @@ class Fleet:
         hosts = {}
         for name in relevant:
             hv = hostvars.get(name) or {}
-            values = {k: _plain(hv.get(k)) for k in SIDEKIQ_VARS if k in hv}
+            values = {k: plain_value(hv.get(k)) for k in SIDEKIQ_VARS if k in hv}
             host_groups = tuple(g for g in GROUPS if name in members[g])
             base = hv.get("inventory_dir")
             hosts[name] = HostSettings(name, host_groups, values, str(base) if base else None)
@@ -315,7 +315,7 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             templar = Templar(loader=loader, variables=hv)
             rendered = {k: templar.template(hv[k]) for k in SIDEKIQ_VARS if k in hv}
             rendered["inventory_dir"] = hv.get("inventory_dir")
-            hostvars[name] = _plain(rendered)
+            hostvars[name] = plain_value(rendered)
     except AnsibleError as exc:
         raise InventoryError(
             f"Ansible cannot read the inventory: {exc.message}",
@@ -325,12 +325,16 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     return Fleet.from_hostvars(hostvars, groups, source=str(path))
 
 
-def _plain(value: Any) -> Any:
-    """Strip ansible-core's tagged types down to plain Python containers and scalars."""
+def plain_value(value: Any) -> Any:
+    """Strip ansible-core's tagged types down to plain Python containers and scalars.
+
+    ansible-core hands inventory values and filter arguments over as its own tagged
+    str/int/dict/list subclasses; the engine's strict type checks expect plain ones. Used here and
+    by the collection's filter plugin."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
