@@ -78,6 +78,19 @@ def _ansible_playbook() -> str:
     return str(exe)
 
 
+def _run_playbook(inventory, playbook) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook with the project's ansible.cfg, output captured without colours."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(
+        [_ansible_playbook(), "-i", str(inventory), str(playbook)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_site_preflight_stops_before_any_host(tmp_path):
     broken = tmp_path / "inv"
     shutil.copytree(EXAMPLE, broken)
@@ -87,15 +100,7 @@ def test_site_preflight_stops_before_any_host(tmp_path):
         .replace('"urgency=throttled"', '"urgency=throttled!"')
         .replace("&urgency=throttled", "&urgency=throttled!")
     )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(
-        [_ansible_playbook(), "-i", str(broken), str(ROOT / "site.yml")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_playbook(broken, ROOT / "site.yml")
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "position 65" in out and "read as 'urgency=throttled'" in out
@@ -106,15 +111,7 @@ def test_site_preflight_stops_before_any_host(tmp_path):
 
 
 def test_site_preflight_passes_on_the_example():
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(
-        [_ansible_playbook(), "-i", str(EXAMPLE), str(ROOT / "playbooks/preflight.yml")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_playbook(EXAMPLE, ROOT / "playbooks/preflight.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
