@@ -13,6 +13,7 @@ A workload is YAML::
       - {at: 20m, action: node_down, node: sidekiq2.example.com}
     redis: {...}                        # optional cost model overrides (microseconds)
     slo: {...}                          # optional target overrides
+    observed: {...}                     # ignored: what logs showed (workload from-logs)
 
 :func:`load_workload` checks everything and raises :class:`WorkloadError` naming the file, the
 entry and the fix.  :func:`build_scenario` turns a workload and a :class:`~.inventory.Fleet`
@@ -46,7 +47,8 @@ from .model import (
 __all__ = ["Segment", "Workload", "build_scenario", "load_workload"]
 
 _Z99 = NormalDist().inv_cdf(0.99)
-_TOP_KEYS = {"segments", "shape", "start_hour", "trace", "events", "redis", "slo", "description"}
+_TOP_KEYS = {"segments", "shape", "start_hour", "trace", "events", "redis", "slo", "description",
+             "observed"}
 _SEGMENT_KEYS = {"match", "rate_per_s", "service", "failure_probability", "shape", "name"}
 _DISTRIBUTIONS = ("exponential", "lognormal", "deterministic", "empirical")
 _ACTIONS = ("node_down", "node_up", "restart", "routing")
