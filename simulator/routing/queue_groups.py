@@ -31,8 +31,17 @@ def queue_weights(queues: Sequence[str]) -> dict[str, int]:
     return out
 
 
+#: How a process orders its queues: ``weighted`` (``-q NAME,WEIGHT``: before every fetch the
+#: list is shuffled, weighted; GitLab's sidekiq-cluster) or ``strict`` (``-q NAME``: a later queue
+#: is served only when the earlier ones are empty).
+FETCH_ORDERS = ("weighted", "strict")
+#: GitLab's: sidekiq-cluster passes every queue as ``-q NAME,COUNT``.
+DEFAULT_FETCH_ORDER = "weighted"
+
+
 def is_strict(queues: Sequence[str]) -> bool:
-    """Sidekiq fetches in strict order unless some queue carries a weight above 1."""
+    """True when no queue is listed twice, so the list can be fetched in strict order (a queue
+    with a weight above 1 always makes Sidekiq shuffle)."""
     return all(w == 1 for w in queue_weights(queues).values())
 
 
@@ -53,12 +62,20 @@ class Process:
     node: str = ""
     #: The name reports use (default ``<short host>/<index>``).
     label: str = ""
+    #: ``weighted`` (``-q NAME,WEIGHT``, GitLab's) or ``strict`` (``-q NAME``); a queue listed
+    #: twice makes any order weighted (:attr:`strict`).
+    fetch_order: str = DEFAULT_FETCH_ORDER
+
+    def __post_init__(self) -> None:
+        if self.fetch_order not in FETCH_ORDERS:
+            raise ValueError(f"fetch_order must be one of {FETCH_ORDERS}, not {self.fetch_order!r}")
 
     @classmethod
     def placed(cls, label: str, node: str, queues: tuple[str, ...], concurrency: int,
-               group: str = "", index: int = 0) -> Process:
+               group: str = "", index: int = 0, *,
+               fetch_order: str = DEFAULT_FETCH_ORDER) -> Process:
         """A process on ``node`` named ``label`` in simulator reports."""
-        return cls(index, group, tuple(queues), concurrency, node, label)
+        return cls(index, group, tuple(queues), concurrency, node, label, fetch_order)
 
     @property
     def name(self) -> str:
@@ -72,10 +89,12 @@ class Process:
 
     @property
     def strict(self) -> bool:
-        return is_strict(self.queues)
+        """Fetches in strict order: asked for, and no queue carries a weight above 1."""
+        return self.fetch_order == "strict" and is_strict(self.queues)
 
     def sidekiq_args(self) -> list[str]:
-        """Arguments for ``sidekiq``: ``-c N`` then ``-q queue[,weight]`` per queue."""
+        """Arguments for ``sidekiq``: ``-c N`` then per queue ``-q queue`` (strict order) or
+        ``-q queue,weight`` (weighted random order, as sidekiq-cluster starts GitLab's)."""
         args = ["-c", str(self.concurrency)]
         for queue, weight in self.weights.items():
             args += ["-q", queue if self.strict else f"{queue},{weight}"]
@@ -88,6 +107,7 @@ class Process:
             "queues": list(self.weights),
             "weights": self.weights,
             "strict": self.strict,
+            "fetch_order": "strict" if self.strict else "weighted",
             "concurrency": self.concurrency,
             "sidekiq_args": self.sidekiq_args(),
         }
@@ -177,9 +197,18 @@ def expand_queue_groups(
     max_concurrency: int | None = None,
     concurrency: int | None = None,
     strict: bool = True,
+    fetch_order: str = DEFAULT_FETCH_ORDER,
     source: str | None = None,
 ) -> list[Process]:
-    """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix."""
+    """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix.
+
+    ``fetch_order`` is every process's queue order (``weighted``, GitLab's, or ``strict``)."""
+    if fetch_order not in FETCH_ORDERS:
+        raise QueueGroupError(
+            f"the fetch order must be weighted or strict, not {excerpt(fetch_order)}",
+            file=source,
+            hint="weighted: -q NAME,1 as GitLab's sidekiq-cluster starts Sidekiq; strict: -q NAME",
+        )
     for name, flag in (("sidekiq_queue_selector", selector), ("sidekiq_negate", negate),
                        ("sidekiq_query_strict", strict)):
         if not isinstance(flag, bool):
@@ -245,6 +274,7 @@ def expand_queue_groups(
                     max_concurrency=max_concurrency,
                     concurrency=concurrency,
                 ),
+                fetch_order=fetch_order,
             )
         )
     return processes

@@ -32,7 +32,7 @@ def test_names_namespaces_star_and_weights(catalog):
         max_concurrency=50,
         min_concurrency=0,
     )
-    assert procs[0].queues == ("default", "mailers") and procs[0].strict
+    assert procs[0].queues == ("default", "mailers") and not procs[0].strict
     assert procs[0].concurrency == 3
     cron = procs[1].queues
     assert cron[0] == "cronjob" and all(q.startswith("cronjob:") for q in cron[1:])
@@ -40,7 +40,23 @@ def test_names_namespaces_star_and_weights(catalog):
     assert len(procs[2].queues) == 574 and procs[2].concurrency == 50
     assert procs[3].weights == {"urgent": 2, "default": 1} and not procs[3].strict
     assert procs[3].sidekiq_args() == ["-c", "4", "-q", "urgent,2", "-q", "default,1"]
-    assert procs[0].sidekiq_args() == ["-c", "3", "-q", "default", "-q", "mailers"]
+    # GitLab's sidekiq-cluster: -q NAME,COUNT for every queue (weighted random order).
+    assert procs[0].sidekiq_args() == ["-c", "3", "-q", "default,1", "-q", "mailers,1"]
+
+
+def test_fetch_order_strict_only_when_asked_and_no_queue_repeated(catalog):
+    weighted = expand_queue_groups(["default,mailers"], catalog)
+    assert weighted[0].fetch_order == "weighted" and not weighted[0].strict
+    assert weighted[0].to_dict()["fetch_order"] == "weighted"
+    strict = expand_queue_groups(["default,mailers", "urgent,urgent,default"], catalog,
+                                 fetch_order="strict")
+    assert strict[0].strict and strict[0].to_dict()["fetch_order"] == "strict"
+    assert strict[0].sidekiq_args()[2:] == ["-q", "default", "-q", "mailers"]
+    # A weight above 1 makes Sidekiq shuffle whatever was asked for.
+    assert not strict[1].strict and strict[1].sidekiq_args()[2:] == [
+        "-q", "urgent,2", "-q", "default,1"]
+    with pytest.raises(QueueGroupError, match="weighted or strict"):
+        expand_queue_groups(["default"], catalog, fetch_order="fifo")
 
 
 def test_selector_selects_generated_names(catalog):

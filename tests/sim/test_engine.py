@@ -176,18 +176,23 @@ def test_failing_job_is_retried_25_times_then_dead_on_schedule(tmp_path):
     assert fastest <= runs[-1][5] <= fastest + jitter
 
 
-def _backlogged(queues: tuple[str, ...], duration: float, seed: int = 5):
+def _backlogged_run(queues: tuple[str, ...], duration: float, seed: int = 5, *,
+                    fetch_order: str = "weighted", rate: float = 5.0):
     names = list(dict.fromkeys(queues))
     classes = tuple(
-        JobClass(f"{q.title()}Worker", "low", 5.0, ServiceTime("deterministic", 1.0))
+        JobClass(f"{q.title()}Worker", "low", rate, ServiceTime("deterministic", 1.0))
         for q in names
     )
     scenario = Scenario(
         classes=classes,
-        processes=(Process.placed("p", "n", queues, 1),),
+        processes=(Process.placed("p", "n", queues, 1, fetch_order=fetch_order),),
         routes={c.key: (q, None) for c, q in zip(classes, names, strict=True)},
     )
-    result = simulate(scenario, duration=duration, seed=seed)
+    return names, simulate(scenario, duration=duration, seed=seed)
+
+
+def _backlogged(queues: tuple[str, ...], duration: float, seed: int = 5, **kw):
+    names, result = _backlogged_run(queues, duration, seed, **kw)
     served = result.recorder.exec_q.counts.sum(axis=1)
     return {q: int(served[result.queues.index(q)]) for q in names}
 
@@ -202,9 +207,30 @@ def test_weighted_fetch_frequencies_follow_weights():
 
 
 def test_strict_order_serves_later_queues_only_when_earlier_are_empty():
-    served = _backlogged(("a", "b", "c"), duration=2_000)
+    served = _backlogged(("a", "b", "c"), duration=2_000, fetch_order="strict")
     # Only the very first job, handed to the idle thread before any backlog, may be b or c.
     assert served["a"] > 1900 and served["b"] + served["c"] <= 1
+
+
+def test_strict_order_starves_the_later_queue_and_weighted_order_does_not():
+    # Contention: each queue alone brings 0.6 jobs/s of 1 s jobs to one thread (1.2 together).
+    # Strict order serves b only when a is empty: a's jobs barely wait, b's backlog and waits
+    # grow without bound.  GitLab's -q NAME,1 (weighted, every weight 1: random order) shares
+    # the thread: both queues are served about equally and wait about as long.
+    def waits(order):
+        names, run = _backlogged_run(("a", "b"), duration=20_000, fetch_order=order, rate=0.6)
+        rec = run.recorder
+        served = rec.exec_q.counts.sum(axis=1)
+        return {q: (int(served[run.queues.index(q)]),
+                    float(rec.wait_mom_q.mean[run.queues.index(q)])) for q in names}
+
+    strict, weighted = waits("strict"), waits("weighted")
+    assert strict["a"][1] < 5 and strict["b"][1] > 1000  # b starves
+    assert strict["a"][0] > 0.98 * 0.6 * 20_000  # a is served as it arrives
+    n = weighted["a"][0] + weighted["b"][0]
+    assert abs(weighted["a"][0] / n - 0.5) < 4 * math.sqrt(0.25 / n)
+    assert 0.8 < weighted["a"][1] / weighted["b"][1] < 1.25  # neither queue starves
+    assert weighted["b"][1] < 0.75 * strict["b"][1]
 
 
 def test_blocked_fetchers_are_served_first_come_first_served():
