@@ -50,14 +50,15 @@ class Arrivals(ModelState):
         cum[-1] = 1.0
         cls = np.searchsorted(cum, rng.random(n), side="right")
         cls = np.minimum(cls, len(rates) - 1)
+        # Service times and failures from streams of their own, one batch per arrival batch.
         svc = np.empty(n)
         dist = self.cls_dist[cls]
         for d, st in enumerate(self.dists):
             mask = dist == d
             m = int(mask.sum())
             if m:
-                svc[mask] = st.sample(rng, m)
-        fail = rng.random(n) < self.cls_fail[cls]
+                svc[mask] = st.sample(self.svc_rng, m)
+        fail = self.fail_rng.random(n) < self.cls_fail[cls]
         self._a_t = t[:keep].tolist()
         self._a_cls = cls[:keep].tolist()
         self._a_svc = svc[:keep].tolist()
@@ -125,7 +126,7 @@ class Arrivals(ModelState):
     def _on_trace(self, ev: Timeout) -> None:
         cls, svc = cast(tuple[int, float], ev.value)
         now = self.env.now
-        fail = self.rnd.random() < self.classes[cls].failure_probability
+        fail = self.trace_rnd.random() < self.classes[cls].failure_probability
         q = self.route_table[cls]
         if self._mix is not None:
             q = self._mixed(cls, q)

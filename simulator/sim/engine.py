@@ -106,13 +106,28 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         self.sc = scenario
         self.duration = float(duration)
         self.seed = seed
-        ss = np.random.SeedSequence(seed)
-        arr_ss, misc_ss, mix_ss = ss.spawn(3)  # the first two as before: same streams
+        # One random stream per purpose, each its own child of the seed (common random
+        # numbers): the arrivals (times and classes), their service times and their failures
+        # are the same whatever the fleet, because nothing the fleet does draws from them.
+        # What depends on the fleet's behaviour (a retried attempt, the poller, a weighted
+        # fetch, a rolling switch's producer) draws from streams of its own.
+        (arr_ss, svc_ss, fail_ss, retry_ss, poll_ss, fetch_ss, mix_ss,
+         trace_ss) = np.random.SeedSequence(seed).spawn(8)
+
+        def stdlib(child: np.random.SeedSequence) -> random.Random:
+            return random.Random(int(child.generate_state(1)[0]))
+
         self.rng = np.random.default_rng(arr_ss)
-        self.rnd = random.Random(int(misc_ss.generate_state(1)[0]))
-        # Which producer (old or new routes) an arrival comes from during a rolling switch:
-        # its own stream, so the other draws do not shift with the share.
-        self._mix_rnd = random.Random(int(mix_ss.generate_state(1)[0]))
+        self.svc_rng = np.random.default_rng(svc_ss)
+        self.fail_rng = np.random.default_rng(fail_ss)
+        retry_np, retry_std = retry_ss.spawn(2)
+        self.retry_rng = np.random.default_rng(retry_np)  # a retried attempt's service time
+        self.retry_rnd = stdlib(retry_std)  # retry delays, a retried attempt's failure
+        self.poll_rnd = stdlib(poll_ss)
+        self.fetch_rnd = stdlib(fetch_ss)
+        self.trace_rnd = stdlib(trace_ss)  # a replayed job's failure
+        # Which producer (old or new routes) an arrival comes from during a rolling switch.
+        self._mix_rnd = stdlib(mix_ss)
         self.env = simpy.Environment()
         self.at = scheduler(self.env)
 

@@ -116,7 +116,7 @@ class Fetchers(ModelState):
                 elif cands:
                     cands.sort(key=pos.__getitem__)
                     total = sum(weights[q] for q in cands)
-                    r = self.rnd.random() * total
+                    r = self.fetch_rnd.random() * total
                     for q in cands:
                         r -= weights[q]
                         chosen = q

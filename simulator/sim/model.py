@@ -67,6 +67,10 @@ class JobClass:
     failure_probability: float = 0.0
     #: 24 hourly multipliers for this class (None: the scenario's shape).
     shape: tuple[float, ...] | None = None
+    #: Share of the execution time that runs Ruby on a core (0-1); the rest is waiting
+    #: (database, Gitaly, HTTP, Redis).  0 here (threads as independent servers, M/M/c);
+    #: workload files default by the worker's resource boundary (:data:`DEFAULT_CPU_SHARE`).
+    cpu_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class Retries(ModelState):
             self.dead += 1
             return
         self.retried += 1
-        due = now + retry_delay(count, self.rnd)
+        due = now + retry_delay(count, self.retry_rnd)
         self._retry_seq += 1
         heapq.heappush(self.retry_heap, (due, self._retry_seq, job))
         if not self._poller_active:
@@ -31,7 +31,7 @@ class Retries(ModelState):
     def _schedule_poll(self) -> None:
         interval = self.sc.poll_interval_s
         # Sidekiq's random_poll_interval: interval * rand + interval / 2.
-        ev = Timeout(self.env, interval * self.rnd.random() + interval / 2)
+        ev = Timeout(self.env, interval * self.poll_rnd.random() + interval / 2)
         ev.callbacks.append(self._on_poll)
 
     def _on_poll(self, _ev: object) -> None:
@@ -40,8 +40,8 @@ class Retries(ModelState):
         while heap and heap[0][0] <= now:
             _, _, job = heapq.heappop(heap)
             c = self.classes[job.cls]
-            job.service = float(c.service.sample(self.rng, 1)[0])
-            job.fails = self.rnd.random() < c.failure_probability
+            job.service = float(c.service.sample(self.retry_rng, 1)[0])
+            job.fails = self.retry_rnd.random() < c.failure_probability
             job.enqueued = now
             job.retries += 1
             self._push(job.queue, job, now)

@@ -32,8 +32,14 @@ class ModelState:
     seed: int
     env: simpy.Environment
     at: Callable[[float, Tick], None]  # kernel.scheduler(env)
-    rng: np.random.Generator
-    rnd: random.Random
+    rng: np.random.Generator  # arrival times and classes
+    svc_rng: np.random.Generator  # first attempts' service times
+    fail_rng: np.random.Generator  # first attempts' failures
+    retry_rng: np.random.Generator  # retried attempts' service times
+    retry_rnd: random.Random  # retry delays, retried attempts' failures
+    poll_rnd: random.Random  # the scheduled-set pollers
+    fetch_rnd: random.Random  # weighted fetch order
+    trace_rnd: random.Random  # replayed jobs' failures
     _mix_rnd: random.Random
     rec: FleetRecorder
 

@@ -267,6 +267,46 @@ def test_same_seed_same_result_and_other_seed_differs():
     assert not np.array_equal(a.recorder.wait_q.counts, c.recorder.wait_q.counts)
 
 
+class _ArrivalLog(engine._Model):
+    """The engine, noting each Poisson arrival's time, class and first attempt."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: list[tuple[float, int, float, bool]] = []
+
+    def _on_arrival(self, ev) -> None:
+        i = self._a_i
+        self.arrivals.append((ev.due, self._a_cls[i], self._a_svc[i], self._a_fail[i]))
+        super()._on_arrival(ev)
+
+
+def test_every_fleet_sees_the_same_arrivals_for_a_seed():
+    # The independent check's case: seed 3, 3000 s, half the executions fail.  Retries,
+    # polls and fetches draw from streams of their own, so 5 threads and 20 threads (and
+    # two processes in weighted order) see the same jobs arrive at the same times, with
+    # the same first-attempt service times and failures.
+    def run(processes):
+        scenario = Scenario(
+            classes=(JobClass("AWorker", "high", 3.0, ServiceTime("exponential", 1.0),
+                              failure_probability=0.5),
+                     JobClass("BWorker", "low", 0.5, ServiceTime("lognormal", 2.0, sigma=1.0),
+                              failure_probability=0.5, cpu_share=0.3)),
+            processes=processes,
+            routes={"AWorker": ("a", None), "BWorker": ("b", None)},
+        )
+        model = _ArrivalLog(scenario, duration=3000, seed=3, bin_width=None)
+        return model.run(), model.arrivals
+
+    few, few_arrivals = run((Process.placed("p", "n", ("a", "b"), 5),))
+    many, many_arrivals = run((Process.placed("p", "n", ("a", "b"), 20),))
+    split, split_arrivals = run((Process.placed("p0", "n", ("a", "b"), 4),
+                                 Process.placed("p1", "m", ("b", "a", "a"), 6)))
+    assert few.counters["retried"] != many.counters["retried"]  # the fleets do differ
+    assert few.counters["arrived"] == many.counters["arrived"] == split.counters["arrived"]
+    assert few.counters["arrived"] == len(few_arrivals) > 10_000
+    assert few_arrivals == many_arrivals == split_arrivals
+
+
 @st.composite
 def _scenarios(draw):
     """A random fleet fed by a trace of jobs (``rows``); ``build(trace)`` makes the scenario."""
