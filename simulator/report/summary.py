@@ -67,7 +67,8 @@ class QueueSummary:
     failed_executions: float
     backlog_end: float
     backlog_max: float
-    still_waiting_at_end: float
+    still_waiting_at_end: float  # jobs waiting in the queue at the end (not the running ones)
+    running_at_end: float = 0  # jobs of the queue running at the end
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ def summarize(run: RunResult) -> Summary:
             backlog_end=int(run.in_queues.get(name, 0)),
             backlog_max=int(backlog[:, q].max()) if backlog.size else 0,
             still_waiting_at_end=int(rec.censored_q[q]),
+            running_at_end=int(rec.running_q[q]),
         )
     util = rec.utilisation()
     by_process: dict[str, ProcessSummary] = {}

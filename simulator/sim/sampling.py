@@ -60,7 +60,7 @@ class Sampling(ModelState):
                 if job is not None:
                     start = self.f_start[fid]
                     self.rec.add_busy(p, start, now)
-                    self.rec.add_censored_wait(job.cls, job.queue, start - job.enqueued)
+                    self.rec.add_running_wait(job.cls, job.queue, start - job.enqueued)
         self._flush()
         for d in self.queues:
             for job in d:

@@ -252,7 +252,10 @@ class FleetRecorder:
         self.n_pu = np.zeros((p, u), dtype=np.int64)
         self.wok_pu = np.zeros((p, u), dtype=np.int64)
         self.fail_q = np.zeros(q, dtype=np.int64)
+        #: Per queue at the end: jobs still waiting in it (their waits so far are counted, a
+        #: lower bound) and jobs running (started, so their waits are final).
         self.censored_q = np.zeros(q, dtype=np.int64)
+        self.running_q = np.zeros(q, dtype=np.int64)
         self.done_bu = np.zeros((self.nbins, u), dtype=np.int64)
         # Per time bin (of the start) and urgency: jobs started, within the queueing target,
         # longest wait (jobs still waiting at the end count in the last bin, wait so far).
@@ -264,7 +267,7 @@ class FleetRecorder:
         self.backlog_t: list[float] = []
         self.backlog: list[np.ndarray] = []
         self.retry_backlog: list[int] = []
-        self._censored: list[tuple[int, int, float]] = []
+        self._censored: list[tuple[int, int, float, int]] = []
 
     # -- folding --------------------------------------------------------------------------
     def _bin(self, t: np.ndarray) -> np.ndarray:
@@ -367,8 +370,12 @@ class FleetRecorder:
                     self.redis[:, b] += cost[i] * (part / span)
 
     def add_censored_wait(self, cls: int, q: int, wait: float) -> None:
-        """A job still waiting (or just started) at the end: its wait so far, a lower bound."""
-        self._censored.append((cls, q, wait))
+        """A job still waiting in a queue at the end: its wait so far, a lower bound."""
+        self._censored.append((cls, q, wait, 0))
+
+    def add_running_wait(self, cls: int, q: int, wait: float) -> None:
+        """A job running at the end (not yet in the execution statistics): its wait."""
+        self._censored.append((cls, q, wait, 1))
 
     def sample_backlog(self, now: float, lengths: list[int], retrying: int) -> None:
         self.backlog_t.append(now)
@@ -397,7 +404,9 @@ class FleetRecorder:
             np.int64).reshape(self.n_qu.shape)
         self.wtol_qu += np.bincount(qu, weights=wait <= 4 * qt, minlength=size).astype(
             np.int64).reshape(self.n_qu.shape)
-        self.censored_q += np.bincount(q, minlength=len(self.censored_q))
+        running = a[:, 3] > 0
+        self.censored_q += np.bincount(q[~running], minlength=len(self.censored_q))
+        self.running_q += np.bincount(q[running], minlength=len(self.running_q))
         self._add_bins((self.nbins - 1) * nu + u, wait, wait <= qt)
 
     # -- reading --------------------------------------------------------------------------

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 from simulator.report.summary import Latency, Summary, UrgencySummary, combine, summarize
+from simulator.sim import engine
 from simulator.sim.capacity import CandidateResult, GroupCapacity, candidates_for
 from simulator.sim.engine import mmc_scenario, simulate
+from simulator.sim.jobs import Job
+from simulator.sim.model import JobClass, Process, Scenario, ServiceTime
 
 
 def _summary(seed: int) -> Summary:
@@ -44,3 +47,28 @@ def test_the_capacity_answer_is_the_cheapest_candidate_that_meets_the_targets():
     assert (answer.today_processes, answer.today_threads) == (1, 4)
     data = answer.to_dict()
     assert data["cheapest"]["threads"] == 8 and len(data["candidates"]) == 2
+
+
+def test_still_waiting_at_end_counts_waiting_jobs_only_running_ones_apart():
+    # One process of 2 threads, a job every second lasting 100 s: after 50 s, 2 jobs run and
+    # the other 48 wait in the queue.
+    scenario = Scenario(
+        classes=(JobClass("SlowWorker", "low", 0.0, ServiceTime("deterministic", 100.0)),),
+        processes=(Process.placed("p", "n", ("slow",), 2),),
+        routes={"SlowWorker": ("slow", None)},
+    )
+    model = engine._Model(scenario, duration=50.5, seed=1, bin_width=None)
+    q = model.queue_index["slow"]
+
+    def arrivals():
+        for _ in range(50):
+            yield model.env.timeout(1.0)
+            model.arrived += 1
+            model._push(q, Job(0, q, model.env.now, 0, 100.0, False), model.env.now)
+
+    model.env.process(arrivals())
+    run = model.run()
+    queue = summarize(run).by_queue["slow"]
+    assert (run.counters["running"], run.counters["in_queues"]) == (2, 48)
+    assert queue.still_waiting_at_end == 48 and queue.running_at_end == 2
+    assert queue.jobs == 50  # every job's wait counts (the running ones' are final)
