@@ -1,7 +1,9 @@
 """Ansible filters: thin wrappers around the sidekiq-fleet routing engine (package ``simulator``).
 
 - ``queue_groups | sidekiq_processes(...)``: this host's Sidekiq processes (queues, weights,
-  concurrency, sidekiq arguments), from the same code ``fleetsim plan`` uses.
+  concurrency, sidekiq arguments), from the same code ``fleetsim plan`` uses; a null argument
+  takes fleetsim's default for its variable (``simulator.routing.defaults``).
+- ``'VARIABLE' | sidekiq_fleet_default``: that default (null: the engine decides, e.g. threads).
 - ``rules | sidekiq_routing_map(catalog)``: worker class -> queue, for producers and workers.
 - ``hostvars | sidekiq_fleet_findings(groups)``: the fleet checks, for the preflight play.
 - ``hostvars | sidekiq_migration_plan(groups, target)``: the phases of a routing migration
@@ -12,6 +14,7 @@ Bad input raises an error with the engine's message (file, rule, position and fi
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from typing import Any
 
@@ -30,6 +33,7 @@ from simulator.fleet.checks import check_fleet
 from simulator.fleet.inventory import Fleet, plain_value
 from simulator.migration.plan import MigrationTarget, plan_migration, plan_problems
 from simulator.routing.catalog import cached_catalog
+from simulator.routing.defaults import DEFAULTS, default
 from simulator.routing.queue_groups import expand_queue_groups
 from simulator.routing.rules import Router
 
@@ -38,45 +42,82 @@ def _catalog(path: Any) -> Any:
     return cached_catalog(str(path) if path else None)
 
 
+def _or_default(value: Any, name: str) -> Any:
+    """``value`` as plain data, or the engine's default for variable ``name`` when it is null
+    (simulator.routing.defaults: the same table fleetsim applies to an unset variable)."""
+    value = plain_value(value)
+    return default(name) if value is None else value
+
+
 def sidekiq_processes(
-    queue_groups: Any,
+    queue_groups: Any = None,
     catalog: Any = None,
-    selector: bool = False,
-    negate: bool = False,
+    selector: Any = None,
+    negate: Any = None,
     min_concurrency: Any = None,
     max_concurrency: Any = None,
     concurrency: Any = None,
-    strict: bool = True,
+    strict: Any = None,
 ) -> list[dict[str, Any]]:
+    """This host's processes. A null argument takes fleetsim's default for its variable:
+    queue groups ``['default,mailers']``; threads ``concurrency`` when set, else GitLab's
+    formula when min or max is set, else 20."""
     try:
         processes = expand_queue_groups(
-            plain_value(queue_groups),
+            _or_default(queue_groups, "sidekiq_queue_groups"),
             _catalog(catalog),
-            selector=plain_value(selector),
-            negate=plain_value(negate),
+            selector=_or_default(selector, "sidekiq_queue_selector"),
+            negate=_or_default(negate, "sidekiq_negate"),
             min_concurrency=plain_value(min_concurrency),
             max_concurrency=plain_value(max_concurrency),
             concurrency=plain_value(concurrency),
-            strict=plain_value(strict),
+            strict=_or_default(strict, "sidekiq_query_strict"),
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None
     return [p.to_dict() for p in processes]
 
 
-def sidekiq_routing_map(rules: Any, catalog: Any = None, strict: bool = True) -> dict[str, str]:
+def sidekiq_fleet_default(name: Any) -> Any:
+    """The engine's default of an inventory variable: ``'sidekiq_queue_groups' |
+    sidekiq_fleet.fleet.sidekiq_fleet_default`` -> ``['default,mailers']``. Null for variables
+    whose default is "unset" (``sidekiq_concurrency``: the engine then picks the threads)."""
+    name = plain_value(name)
+    if not isinstance(name, str) or name not in DEFAULTS:
+        raise AnsibleFilterError(
+            f"sidekiq_fleet_default: no default for {name!r}; known variables: "
+            + ", ".join(sorted(DEFAULTS)))
+    return default(name)
+
+
+def sidekiq_routing_map(rules: Any = None, catalog: Any = None,
+                        strict: Any = None) -> dict[str, str]:
     try:
         router = Router.from_rules(
-            plain_value(rules), _catalog(catalog), strict=plain_value(strict)
+            _or_default(rules, "sidekiq_routing_rules"), _catalog(catalog),
+            strict=_or_default(strict, "sidekiq_query_strict"),
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_routing_rules: {exc}") from None
     return {key: route.queue for key, route in router.resolve().items()}
 
 
-def sidekiq_fleet_findings(hostvars: Any, groups: Any, source: str = "inventory") -> list[dict]:
+def _sources(source: Any) -> tuple[str, tuple[str, ...]]:
+    """The label for messages and the inventory sources on disk: ``source`` is one source (the
+    preflight play passes ``ansible_inventory_sources | first``) or the whole list."""
+    source = plain_value(source)
+    given = [str(s) for s in source] if isinstance(source, list) else [str(source)]
+    on_disk = tuple(s for s in given if os.path.exists(s))
+    return (given[0] if given else "inventory"), on_disk
+
+
+def sidekiq_fleet_findings(hostvars: Any, groups: Any, source: Any = "inventory") -> list[dict]:
+    """The fleet checks. ``source``: the inventory source(s) (``ansible_inventory_sources``, or
+    its first entry); with them the checks also find a worker catalog inside an inventory
+    directory, which Ansible would read as an inventory source."""
+    label, sources = _sources(source)
     try:
-        fleet = Fleet.from_hostvars(hostvars, groups, source=source)
+        fleet = Fleet.from_hostvars(hostvars, groups, source=label, sources=sources)
         return [{**f.to_dict(), "text": f.render()} for f in check_fleet(fleet)]
     except FleetError as exc:
         raise AnsibleFilterError(f"preflight: {exc}") from None
@@ -166,6 +207,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "sidekiq_processes": sidekiq_processes,
+            "sidekiq_fleet_default": sidekiq_fleet_default,
             "sidekiq_routing_map": sidekiq_routing_map,
             "sidekiq_fleet_findings": sidekiq_fleet_findings,
             "sidekiq_migration_plan": sidekiq_migration_plan,

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from ..errors import FleetError
 from ..routing.queue_groups import Process
 from ..routing.rules import MAILERS_QUEUE, Router
-from .inventory import Fleet, SidekiqHost
+from .connections import Budget, database_connections, redis_clients
+from .inventory import Fleet, SidekiqHost, catalog_in_inventory, read_as_inventory
 
 __all__ = [
     "CHECKS",
@@ -216,6 +217,58 @@ def _no_catch_all(ctx: Context) -> Iterator[Problem]:
             "to its own generated queue name",
             "end sidekiq_routing_rules with ['*', 'default']",
         )
+
+
+@check("catalog-in-inventory", ERROR,
+       "the worker catalog lies in an inventory directory, where Ansible reads it as an "
+       "inventory source")
+def _catalog_in_inventory(ctx: Context) -> Iterator[Problem]:
+    fleet = ctx.fleet
+    users: dict[str, list[str]] = {}
+    for name, host in fleet.hosts.items():
+        path = host.catalog_path
+        if path and read_as_inventory(path, fleet.sources):
+            users.setdefault(path, []).append(name)
+    for path, names in users.items():
+        message, fix = catalog_in_inventory(path, fleet.sources, names)
+        yield "fleet", message, fix
+
+
+def _over(budget: Budget, fix: str) -> Problem:
+    shard = f" (Redis shard {budget.shard!r})" if budget.shard else ""
+    return (
+        "fleet",
+        f"the fleet may open {budget.total:,} {budget.what}{shard}, more than the "
+        f"{budget.limit:,} available ({budget.limit_source}): {budget.breakdown()}",
+        fix,
+    )
+
+
+@check("db-connections", ERROR,
+       "Sidekiq threads (+3 per process) and the producers' `rails_db_pool` exceed PostgreSQL's "
+       "`max_connections` (minus the superuser reserve)")
+def _db_connections(ctx: Context) -> Iterator[Problem]:
+    budget = database_connections(ctx.fleet)
+    if budget is not None and budget.over:
+        yield _over(
+            budget,
+            f"raise postgresql_max_connections to at least "
+            f"{budget.needed_setting:,}, or lower "
+            "sidekiq_concurrency / the number of queue groups, or rails_db_pool (or put a "
+            "connection pooler such as PgBouncer in front of PostgreSQL)")
+
+
+@check("redis-clients", ERROR,
+       "Sidekiq threads (+10 per process) and the producers' `rails_redis_pool` exceed Redis' "
+       "`maxclients`")
+def _redis_clients(ctx: Context) -> Iterator[Problem]:
+    for budget in redis_clients(ctx.fleet):
+        if budget.over:
+            yield _over(
+                budget,
+                f"raise redis_maxclients to at least {budget.needed_setting:,} (and the open-files "
+                "limit of redis-server with it), or lower sidekiq_concurrency / the number of "
+                "queue groups")
 
 
 # -- each Sidekiq host ----------------------------------------------------------------------

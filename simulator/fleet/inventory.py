@@ -17,25 +17,35 @@ from typing import Any
 
 from ..errors import FleetError, InventoryError, excerpt
 from ..routing.catalog import Catalog, cached_catalog
+from ..routing.defaults import SIDEKIQ_DEFAULTS, default, threads_model
 from ..routing.queue_groups import Process, expand_queue_groups
 from ..routing.rules import Router
 
 GROUPS = ("redis", "postgresql", "gitaly", "rails", "sidekiq", "loadbalancer")
-#: Variables this package reads, with their defaults (documented in roles/sidekiq defaults).
-SIDEKIQ_VARS: dict[str, Any] = {
-    "sidekiq_routing_rules": [],
-    "sidekiq_queue_groups": ["*"],
-    "sidekiq_queue_selector": False,
-    "sidekiq_negate": False,
-    "sidekiq_min_concurrency": None,
-    "sidekiq_max_concurrency": None,
-    "sidekiq_concurrency": None,
-    "sidekiq_worker_catalog": None,
-    "sidekiq_redis_shard": None,
-    "sidekiq_query_strict": True,
+#: Routing/process variables this package reads on rails and sidekiq hosts, with their defaults
+#: (simulator.routing.defaults: the one table fleetsim and the Ansible filters share).
+SIDEKIQ_VARS: dict[str, Any] = SIDEKIQ_DEFAULTS
+#: Variables of the data tier and the producers the connection checks read, per group.
+GROUP_VARS: dict[str, tuple[str, ...]] = {
+    "rails": ("rails_db_pool", "rails_redis_pool"),
+    "postgresql": ("postgresql_max_connections", "postgresql_superuser_reserved_connections"),
+    "redis": ("redis_maxclients",),
 }
+#: Groups whose hosts the routing engine reads (the others only for their GROUP_VARS).
+ROUTING_GROUPS = ("rails", "sidekiq")
 #: Variables that must be real booleans (an unquoted true/false in YAML).
 BOOLEAN_VARS = ("sidekiq_queue_selector", "sidekiq_negate", "sidekiq_query_strict")
+
+
+def variables_of(name: str, members: Mapping[str, list[str]]) -> tuple[str, ...]:
+    """The variables this package reads on host ``name``, given the group members."""
+    keys: list[str] = []
+    if any(name in members.get(g, ()) for g in ROUTING_GROUPS):
+        keys += SIDEKIQ_VARS
+    for group, names in GROUP_VARS.items():
+        if name in members.get(group, ()):
+            keys += names
+    return tuple(keys)
 
 
 @dataclass
@@ -48,8 +58,11 @@ class HostSettings:
     base_dir: str | None = None
 
     def get(self, key: str) -> Any:
+        """The variable's value, or its default (simulator.routing.defaults) when unset."""
         value = self.vars.get(key)
-        return SIDEKIQ_VARS.get(key) if value is None else value
+        if value is None:
+            return default(key) if key in SIDEKIQ_VARS else None
+        return value
 
     def flag(self, key: str, source: str | None = None) -> bool:
         """A boolean variable, strictly: the string "false" is an error, never true."""
@@ -81,10 +94,20 @@ class SidekiqHost:
     shard: str | None
     settings: HostSettings
 
+    @property
+    def threads_model(self) -> str:
+        """What sets this host's threads per process (simulator.routing.defaults.threads_model):
+        ``fixed`` (sidekiq_concurrency), ``formula`` (min/max) or ``default`` (20)."""
+        s = self.settings
+        return threads_model(min_concurrency=s.get("sidekiq_min_concurrency"),
+                             max_concurrency=s.get("sidekiq_max_concurrency"),
+                             concurrency=s.get("sidekiq_concurrency"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.name,
             "redis_shard": self.shard,
+            "threads_model": self.threads_model,
             "processes": [p.to_dict() for p in self.processes],
         }
 
@@ -94,6 +117,10 @@ class Fleet:
     hosts: dict[str, HostSettings]
     groups: dict[str, list[str]]
     source: str = "<inventory>"
+    #: postgresql and redis hosts, with the variables of GROUP_VARS (connection limits).
+    data_hosts: dict[str, HostSettings] = field(default_factory=dict)
+    #: The inventory sources Ansible reads (files or directories), when known.
+    sources: tuple[str, ...] = ()
     _sidekiq: list[SidekiqHost] | None = field(default=None, repr=False)
     _router: Router | None = field(default=None, repr=False)
 
@@ -105,17 +132,23 @@ class Fleet:
         groups: Mapping[str, Any],
         *,
         source: str = "<inventory>",
+        sources: tuple[str, ...] = (),
     ) -> Fleet:
         members = {g: list(groups.get(g) or []) for g in GROUPS}
-        relevant = sorted({h for g in ("rails", "sidekiq") for h in members[g]})
-        hosts = {}
-        for name in relevant:
+
+        def settings(name: str, keys: tuple[str, ...]) -> HostSettings:
             hv = hostvars.get(name) or {}
-            values = {k: plain_value(hv.get(k)) for k in SIDEKIQ_VARS if k in hv}
+            values = {k: plain_value(hv.get(k)) for k in keys if k in hv}
             host_groups = tuple(g for g in GROUPS if name in members[g])
             base = hv.get("inventory_dir")
-            hosts[name] = HostSettings(name, host_groups, values, str(base) if base else None)
-        return cls(hosts, members, source)
+            return HostSettings(name, host_groups, values, str(base) if base else None)
+
+        hosts = {name: settings(name, variables_of(name, members))
+                 for name in sorted({h for g in ROUTING_GROUPS for h in members[g]})}
+        data_hosts = {name: settings(name, variables_of(name, members))
+                      for name in sorted({h for g in ("postgresql", "redis")
+                                          for h in members[g]})}
+        return cls(hosts, members, source, data_hosts, tuple(str(s) for s in sources))
 
     # -- derived views ------------------------------------------------------------------
     def host_label(self, name: str) -> str:
@@ -293,6 +326,10 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         inventory = _strict_inventory_manager(InventoryManager)(
             loader=loader, sources=[str(path)]
         )
+        for source, _ in inventory.unparsed:
+            if looks_like_catalog(source):
+                message, fix = catalog_in_inventory(source, (str(path),))
+                raise InventoryError(message, file=source, hint=fix)
         if inventory.unparsed:
             source, reasons = inventory.unparsed[0]
             raise InventoryError(
@@ -309,11 +346,11 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             for g in GROUPS
         }
         hostvars: dict[str, dict[str, Any]] = {}
-        for name in sorted({h for g in ("rails", "sidekiq") for h in groups[g]}):
+        for name in sorted({h for g in (*ROUTING_GROUPS, *GROUP_VARS) for h in groups[g]}):
             host = inventory.get_host(name)
             hv = variables.get_vars(host=host, include_hostvars=False)
             templar = Templar(loader=loader, variables=hv)
-            rendered = {k: templar.template(hv[k]) for k in SIDEKIQ_VARS if k in hv}
+            rendered = {k: templar.template(hv[k]) for k in variables_of(name, groups) if k in hv}
             rendered["inventory_dir"] = hv.get("inventory_dir")
             hostvars[name] = plain_value(rendered)
     except AnsibleError as exc:
@@ -322,7 +359,69 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             file=str(path),
             hint="run `ansible-inventory -i PATH --list` to see the same error in context",
         ) from None
-    return Fleet.from_hostvars(hostvars, groups, source=str(path))
+    return Fleet.from_hostvars(hostvars, groups, source=str(path), sources=(str(path),))
+
+
+# -- a worker catalog among the inventory sources --------------------------------------------
+
+#: Directories Ansible reads as variables, not as inventory sources, inside an inventory dir.
+_VARS_DIRS = ("group_vars", "host_vars")
+
+
+def read_as_inventory(path: str, sources: tuple[str, ...]) -> str | None:
+    """The inventory source directory in which Ansible reads ``path`` as an inventory source
+    (or, under group_vars/host_vars, as variables), or None.
+
+    Ansible reads every file of an inventory directory and of its subdirectories, except names
+    that start with a dot (and a few editor/backup extensions): a file in a hidden directory
+    (``.catalog/all_queues.yml``) or outside the directory is never read."""
+    target = Path(os.path.abspath(path))
+    for source in sources:
+        base = Path(os.path.abspath(source))
+        if not base.is_dir():
+            continue
+        try:
+            rel = target.relative_to(base)
+        except ValueError:
+            continue
+        if not rel.parts or any(part.startswith(".") for part in rel.parts):
+            continue
+        return str(base)
+    return None
+
+
+def catalog_in_inventory(catalog: str, sources: tuple[str, ...],
+                         hosts: list[str] | None = None) -> tuple[str, str]:
+    """The message and the fix for a worker catalog Ansible reads as an inventory source."""
+    base = read_as_inventory(catalog, sources) or os.path.dirname(os.path.abspath(catalog))
+    rel = os.path.relpath(os.path.abspath(catalog), base)
+    name = os.path.basename(catalog)
+    named = f" (sidekiq_worker_catalog of {', '.join(hosts)})" if hosts else ""
+    vars_dir = Path(rel).parts[0] in _VARS_DIRS
+    message = (
+        f"the worker catalog {rel}{named} lies in the inventory directory {base}, so Ansible "
+        + ("reads it as variables" if vars_dir else "also reads it as an inventory source "
+           "(ansible-playbook warns \"Unable to parse ... as an inventory source\")")
+        + "; a catalog is not an inventory file"
+    )
+    fix = (
+        f"move it where Ansible does not look: a hidden directory of the inventory, which "
+        f"Ansible skips (mkdir {base}/.catalog && mv {os.path.join(base, rel)} {base}/.catalog/, "
+        f"then sidekiq_worker_catalog: .catalog/{name}), or next to the inventory directory "
+        f"(sidekiq_worker_catalog: ../{name}); relative paths are relative to the inventory "
+        "directory"
+    )
+    return message, fix
+
+
+def looks_like_catalog(path: str) -> bool:
+    """True when ``path`` reads as a worker catalog (all_queues.yml format)."""
+    try:
+        return len(cached_catalog(path)) > 0
+    except FleetError:
+        return False
+    except Exception:  # noqa: BLE001 - anything unreadable as a catalog is not one
+        return False
 
 
 def plain_value(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .checks import ERROR, check_fleet
+from .connections import database_connections, redis_clients
 from .inventory import Fleet
 
 
@@ -33,15 +34,43 @@ def build_plan(fleet: Fleet) -> dict[str, Any]:
             }
         )
     findings = check_fleet(fleet)
+    database = database_connections(fleet)
     return {
         "inventory": fleet.source,
         "catalog": fleet.catalog.path,
         "routing_rules": router.rules_as_data(),
         "hosts": [sk.to_dict() for sk in sidekiq],
         "routing": table,
+        "connections": {
+            "postgresql": None if database is None else database.to_dict(),
+            "redis": [b.to_dict() for b in redis_clients(fleet)],
+        },
         "findings": [f.to_dict() for f in findings],
         "errors": sum(1 for f in findings if f.severity == ERROR),
     }
+
+
+#: How the plan names what set a process's threads.
+_THREADS_FROM = {
+    "default": " (default: sidekiq_concurrency unset)",
+    "formula": " (min/max formula)",
+    "fixed": "",
+}
+
+
+def _render_connections(connections: dict[str, Any]) -> list[str]:
+    out = ["Connections (see the db-connections and redis-clients checks):"]
+    budgets = [connections.get("postgresql")] + list(connections.get("redis") or [])
+    for name, b in zip(("PostgreSQL",) + ("Redis",) * (len(budgets) - 1), budgets, strict=True):
+        if b is None:
+            out.append("  PostgreSQL: no postgresql host in the inventory, not checked")
+            continue
+        shard = f" shard {b['shard']}" if b["shard"] else ""
+        out.append(f"  {name}{shard}: {b['total']:,} of {b['limit']:,} "
+                   f"({b['limit_source']})")
+    if len(budgets) == 1:
+        out.append("  Redis: no redis host in the inventory, not checked")
+    return out
 
 
 def render_plan(plan: dict[str, Any]) -> str:
@@ -53,6 +82,7 @@ def render_plan(plan: dict[str, Any]) -> str:
     for host in plan["hosts"]:
         shard = f" (Redis shard {host['redis_shard']})" if host["redis_shard"] else ""
         out.append(f"{host['host']}{shard}: {len(host['processes'])} Sidekiq process(es)")
+        model = _THREADS_FROM.get(host.get("threads_model", ""), "")
         for proc in host["processes"]:
             queues = proc["weights"]
             shown = ", ".join(q if w == 1 else f"{q}*{w}" for q, w in list(queues.items())[:8]) + (
@@ -60,7 +90,8 @@ def render_plan(plan: dict[str, Any]) -> str:
             )
             order = "strict" if proc["strict"] else "weighted"
             out.append(
-                f"  sidekiq@{proc['index']}: {proc['concurrency']} threads, {order}: {shown}"
+                f"  sidekiq@{proc['index']}: {proc['concurrency']} threads{model}, "
+                f"{order}: {shown}"
             )
     out.append("")
     out.append("Routing table (queue <- workers routed | listeners):")
@@ -81,6 +112,8 @@ def render_plan(plan: dict[str, Any]) -> str:
             continue
         shard = f" [{row['redis_shard']}]" if row["redis_shard"] else ""
         out.append(f"  {row['queue']}{shard} <- {len(row['workers'])} worker(s) | {listen}")
+    out.append("")
+    out += _render_connections(plan.get("connections") or {})
     out.append("")
     if plan["findings"]:
         out.append("Findings:")

@@ -1,0 +1,139 @@
+"""One source of defaults: fleetsim (inventory reading, plan) and the Ansible filter the roles
+render their processes with apply the same defaults to a variable left unset, GitLab's current
+ones: queue groups ``default,mailers``, 20 threads, min/max only when set and concurrency not."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from simulator.fleet.inventory import SIDEKIQ_VARS, load_fleet
+from simulator.fleet.plan import build_plan
+from simulator.routing import defaults, queue_groups
+from simulator.routing.defaults import DEFAULTS, threads_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Role defaults that still disagree with the engine's; the roles' owner changes them (the
+#: role's ``sidekiq_concurrency: 20`` silently overrides min/max: it must become null).
+ROLE_CHANGES_PENDING = {"sidekiq_concurrency"}
+
+
+def _plugin():
+    spec = importlib.util.spec_from_file_location(
+        "sidekiq_fleet_filter_defaults", ROOT / "plugins" / "filter" / "sidekiq_fleet.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inventory(tmp_path: Path, sidekiq_vars: dict) -> Path:
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+        "sidekiq": {"hosts": {"sk1": {}}}, "rails": {"hosts": {"web1": {}}}}}}))
+    if sidekiq_vars:
+        (inv / "group_vars" / "sidekiq.yml").write_text(yaml.safe_dump(sidekiq_vars))
+    return inv
+
+
+CASES = {
+    "every variable unset": ({}, [("default", "mailers")], [20], "default"),
+    "only min/max": ({"sidekiq_min_concurrency": 5, "sidekiq_max_concurrency": 10},
+                     [("default", "mailers")], [5], "formula"),
+    "only max (formula: queues + 1)": ({"sidekiq_max_concurrency": 10},
+                                       [("default", "mailers")], [3], "formula"),
+    "concurrency with min/max: concurrency wins": (
+        {"sidekiq_concurrency": 7, "sidekiq_min_concurrency": 5, "sidekiq_max_concurrency": 10},
+        [("default", "mailers")], [7], "fixed"),
+    "groups set, threads unset": ({"sidekiq_queue_groups": ["mailers", "default"]},
+                                  [("mailers",), ("default",)], [20, 20], "default"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fleetsim_plans_the_defaults_for_unset_variables(tmp_path, case):
+    variables, queues, threads, model = CASES[case]
+    plan = build_plan(load_fleet(_inventory(tmp_path, variables)))
+    (host,) = plan["hosts"]
+    assert [tuple(p["queues"]) for p in host["processes"]] == queues
+    assert [p["concurrency"] for p in host["processes"]] == threads
+    assert host["threads_model"] == model
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_filter_renders_what_fleetsim_plans_when_the_role_passes_nulls(tmp_path, case):
+    """The role may pass every variable it leaves unset as null (its defaults null)."""
+    variables, _, _, _ = CASES[case]
+    plan = build_plan(load_fleet(_inventory(tmp_path, variables)))
+    rendered = _plugin().sidekiq_processes(
+        variables.get("sidekiq_queue_groups"), None, None, None,
+        variables.get("sidekiq_min_concurrency"), variables.get("sidekiq_max_concurrency"),
+        variables.get("sidekiq_concurrency"), None)
+    planned = plan["hosts"][0]["processes"]
+    assert [p["sidekiq_args"] for p in rendered] == [p["sidekiq_args"] for p in planned]
+
+
+def test_the_filter_with_no_argument_at_all_gives_one_default_mailers_process():
+    (proc,) = _plugin().sidekiq_processes()
+    assert proc["queues"] == ["default", "mailers"] and proc["concurrency"] == 20
+
+
+def test_the_routing_map_filter_takes_null_rules_and_strictness():
+    mapping = _plugin().sidekiq_routing_map(None, None, None)
+    assert set(mapping.values()) == {"default", "mailers"}
+
+
+def test_default_filter_returns_the_engines_defaults_and_refuses_unknown_names():
+    plugin = _plugin()
+    assert plugin.sidekiq_fleet_default("sidekiq_queue_groups") == ["default,mailers"]
+    assert plugin.sidekiq_fleet_default("sidekiq_concurrency") is None
+    assert plugin.sidekiq_fleet_default("postgresql_max_connections") == 200
+    assert "sidekiq_fleet_default" in plugin.FilterModule().filters()
+    with pytest.raises(AnsibleFilterError, match="no default for 'sidekiq_threads'"):
+        plugin.sidekiq_fleet_default("sidekiq_threads")
+
+
+def test_defaults_are_copies():
+    groups = defaults.default("sidekiq_queue_groups")
+    groups.append("x")
+    assert defaults.default("sidekiq_queue_groups") == ["default,mailers"]
+
+
+def test_one_table_one_concurrency():
+    assert SIDEKIQ_VARS is defaults.SIDEKIQ_DEFAULTS
+    assert queue_groups.DEFAULT_CONCURRENCY == defaults.DEFAULT_CONCURRENCY == 20
+    assert queue_groups.process_concurrency(3) == defaults.DEFAULT_CONCURRENCY
+    assert threads_model(min_concurrency=None, max_concurrency=None, concurrency=0) == "default"
+
+
+def _role_defaults() -> dict[str, tuple[str, object]]:
+    out: dict[str, tuple[str, object]] = {}
+    for path in sorted((ROOT / "roles").glob("*/defaults/main.yml")):
+        for name, value in (yaml.safe_load(path.read_text()) or {}).items():
+            out[name] = (str(path.relative_to(ROOT)), value)
+    return out
+
+
+def test_role_defaults_leave_the_choice_to_the_engine_or_agree_with_it():
+    """A role default of a variable the engine reads is null (the engine decides) or equal to
+    the engine's default; an empty string counts as unset."""
+    disagree = []
+    for name, (path, value) in _role_defaults().items():
+        if name not in DEFAULTS or name in ROLE_CHANGES_PENDING:
+            continue
+        if isinstance(value, str) and "{{" in value:
+            continue  # a template: not a literal default
+        ours = DEFAULTS[name]
+        if value is None or value == ours or (value == "" and ours is None):
+            continue
+        if isinstance(value, list) and isinstance(ours, list) and \
+                [list(v) if isinstance(v, (list, tuple)) else v for v in value] == ours:
+            continue
+        disagree.append(f"{path}: {name}: {value!r} (engine: {ours!r})")
+    assert not disagree, disagree
