@@ -418,9 +418,7 @@ def looks_like_catalog(path: str) -> bool:
     """True when ``path`` reads as a worker catalog (all_queues.yml format)."""
     try:
         return len(cached_catalog(path)) > 0
-    except FleetError:
-        return False
-    except Exception:  # noqa: BLE001 - anything unreadable as a catalog is not one
+    except (FleetError, OSError, ValueError):
         return False
 
 

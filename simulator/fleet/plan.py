@@ -60,15 +60,15 @@ _THREADS_FROM = {
 
 def _render_connections(connections: dict[str, Any]) -> list[str]:
     out = ["Connections (see the db-connections and redis-clients checks):"]
-    budgets = [connections.get("postgresql")] + list(connections.get("redis") or [])
-    for name, b in zip(("PostgreSQL",) + ("Redis",) * (len(budgets) - 1), budgets, strict=True):
-        if b is None:
-            out.append("  PostgreSQL: no postgresql host in the inventory, not checked")
-            continue
+    db = connections.get("postgresql")
+    if db is None:
+        out.append("  PostgreSQL: no postgresql host in the inventory, not checked")
+    else:
+        out.append(f"  PostgreSQL: {db['total']:,} of {db['limit']:,} ({db['limit_source']})")
+    for b in connections.get("redis") or []:
         shard = f" shard {b['shard']}" if b["shard"] else ""
-        out.append(f"  {name}{shard}: {b['total']:,} of {b['limit']:,} "
-                   f"({b['limit_source']})")
-    if len(budgets) == 1:
+        out.append(f"  Redis{shard}: {b['total']:,} of {b['limit']:,} ({b['limit_source']})")
+    if not connections.get("redis"):
         out.append("  Redis: no redis host in the inventory, not checked")
     return out
 
