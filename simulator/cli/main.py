@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     add_capacity_parser(sub)
     add_migrate_parser(sub)
+    add_workload_parser(sub)
     return parser
 
 
@@ -162,6 +163,32 @@ def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--plots", metavar="DIR", help="write stranded.png and latency.png to DIR")
     p.set_defaults(func="migrate:cmd_migrate")
+    return p
+
+
+def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("workload", help="build workloads")
+    sub = p.add_subparsers(dest="workload_command", required=True)
+    logs = sub.add_parser(
+        "from-logs", help="a workload from GitLab's structured Sidekiq logs (JSON lines)",
+        description="Read GitLab's Sidekiq JSON logs (plain or gzipped; lines that are not "
+                    "JSON are counted and skipped) and write a workload: one segment per worker "
+                    "class with hourly arrival rates, service time, failure probability, and "
+                    "the observed queueing latency per urgency. Exit 2 for unusable input.")
+    logs.add_argument("files", nargs="+", metavar="FILE",
+                      help="/var/log/gitlab/sidekiq/current and its rotated @*.s files")
+    logs.add_argument("-o", "--output", required=True, metavar="OUT.yml",
+                      help="the workload file to write")
+    source = logs.add_mutually_exclusive_group()
+    source.add_argument("--catalog", metavar="FILE",
+                        help="worker catalog (default: GitLab CE's, shipped)")
+    source.add_argument("-i", "--inventory", metavar="INVENTORY",
+                        help="take the worker catalog the inventory names")
+    logs.add_argument("--service", choices=("empirical", "lognormal"), default="empirical",
+                      help="execution time: empirical slices (default) or a lognormal fit")
+    logs.add_argument("--samples", type=options.positive_int, default=100, metavar="K",
+                      help="empirical slices per class (default 100)")
+    logs.set_defaults(func="workload:cmd_from_logs")
     return p
 
 
