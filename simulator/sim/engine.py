@@ -10,7 +10,8 @@ What is modelled (docs/behaviour.md §6):
   blocked fetchers are served first come first served when a job is pushed;
 * execution, then success or failure; a failure is retried after
   ``count**4 + 15 + rand(10 * (count + 1))`` seconds (Sidekiq 8), at most 25 times, then the
-  job is dead; the scheduled-set poller (about every 5 s) pushes due retries back;
+  job is dead; every running process's scheduled-set poller pushes due retries back, each
+  sleeping about (processes x 5 s), so the cluster polls about every 5 s;
 * Redis CPU per shard from a per-command cost model (section 8);
 * events: node down / up, graceful restart (quiet, wait ``timeout``, push back the rest),
   routing change (for a share of the producers: a rolling switch), ``listen`` (a node's
@@ -248,7 +249,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         self.nonempty: set[int] = set()
         self.retry_heap = []
         self._retry_seq = 0
-        self._poller_active = False
+        self._registered = n_initial
 
         # Redis cost tables: per (process, queue) the cost of a fetch that was handed a job /
         # found data waiting; per (process, shard) the cost of one idle timeout cycle.
@@ -299,6 +300,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         self.dead = 0
         self.lost = 0
         self.pushed_back = 0
+        self.polls = 0
         self.running = 0
         self.events_applied: list[str] = []
         self._boot: dict[int, float] = {}
@@ -320,6 +322,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         )
         self.dists = list(dist_ids)
         self.cls_fail = np.array([c.failure_probability for c in classes], dtype=float)
+        self._polling = bool(self.cls_fail.any())
         self._a_t: list[float] = []
         self._a_cls: list[int] = []
         self._a_svc: list[float] = []
@@ -337,6 +340,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         if len(self.rates) and self.rates.sum() > 0:
             self._refill(0.0)
         self._start_trace()
+        self._start_pollers()
         self._schedule_events()
         ev = Timeout(env, 0.0)
         ev.callbacks.append(self._sample)
@@ -362,6 +366,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
             "dead": self.dead,
             "lost": self.lost,
             "pushed_back": self.pushed_back,
+            "polls": self.polls,
             "running": self.running,
             "retrying": len(self.retry_heap),
             "in_queues": sum(len(d) for d in self.queues),

@@ -137,6 +137,9 @@ class FleetEvents(ModelState):
             delta = -1 if was_up else 1
             for qi in self.p_pos[p]:
                 self.up_listeners[qi] += delta
+        was_down = self.p_state[p] == DOWN
+        if was_down != (state == DOWN):  # registered in Redis while up or quiet
+            self._registered += 1 if was_down else -1
         self.p_state[p] = state
 
     def _drop_idle(self, p: int, now: float) -> None:
@@ -170,6 +173,7 @@ class FleetEvents(ModelState):
             return
         self._set_state(p, UP)
         self.p_restart_gen[p] += 1
+        self._poller_started(p)
         for fid in self.p_fetchers[p]:
             if self.f_job[fid] is None:
                 self._fetch(fid, now)

@@ -159,7 +159,12 @@ class Scenario:
     redis: RedisCost = RedisCost()
     targets: SloTargets = SloTargets()
     max_retries: int = 25
+    #: Sidekiq's ``average_scheduled_poll_interval``: the whole cluster polls about this often
+    #: (each process's poller sleeps about processes x this; simulator.sim.retries).
     poll_interval_s: float = 5.0
+    #: With 10 or more processes a poller sleeps ``processes x poll_interval_s x rand x F``:
+    #: F = 1 in Sidekiq 6.4 to 8.0.9 (GitLab's 7.x, the lab's 6.4 and 7.3), 2 from 8.0.10.
+    poll_large_cluster_factor: float = 1.0
     fetch_timeout_s: float = 2.0
     #: Sample stranded jobs every this many seconds (None: once per statistics time bin).
     #: They are also sampled after every event and at the end.

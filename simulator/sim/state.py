@@ -63,7 +63,8 @@ class ModelState:
     nonempty: set[int]
     retry_heap: list[tuple[float, int, Job]]
     _retry_seq: int
-    _poller_active: bool
+    _polling: bool  # some job can fail: the processes' pollers run
+    _registered: int  # processes registered in Redis (up or quiet): the pollers' count
 
     # -- processes and their fetchers (threads)
     procs: list[Process]
@@ -123,6 +124,7 @@ class ModelState:
     dead: int
     lost: int
     pushed_back: int
+    polls: int
     running: int
     moved: int
     moved_retries: int
@@ -133,5 +135,6 @@ class ModelState:
     def _fetch(self, fid: int, now: float) -> None: ...
     def _failed(self, job: Job, now: float) -> None: ...
     def _restart_done(self, p: int, now: float) -> None: ...
+    def _poller_started(self, p: int) -> None: ...
     def _sample_stranded(self, now: float) -> None: ...
     def _flush(self) -> None: ...

@@ -176,6 +176,49 @@ def test_failing_job_is_retried_25_times_then_dead_on_schedule(tmp_path):
     assert fastest <= runs[-1][5] <= fastest + jitter
 
 
+def _poll_count(n_procs: int, duration: float, *, factor: float = 1.0,
+                events: tuple[FleetEvent, ...] = ()) -> int:
+    scenario = Scenario(
+        classes=(JobClass("AWorker", "low", 0.1, ServiceTime("exponential", 0.1),
+                          failure_probability=0.5),),
+        processes=tuple(Process.placed(f"p{i}", f"n{i}", ("a",), 1) for i in range(n_procs)),
+        routes={"AWorker": ("a", None)},
+        poll_large_cluster_factor=factor,
+        events=events,
+    )
+    return simulate(scenario, duration=duration, seed=2).counters["polls"]
+
+
+@pytest.mark.parametrize("n_procs", [1, 4, 9])
+def test_the_cluster_polls_about_every_average_interval_whatever_its_size(n_procs):
+    # Each process's poller sleeps U(0.5, 1.5) x n x 5 s (mean n x 5 s): with n processes the
+    # cluster polls about every 5 s, not n times as often.  Renewal counting: the count over
+    # T has mean ~T/5 and a standard deviation below sqrt(T/5) (the sleeps vary less than
+    # exponential ones).
+    duration = 20_000.0
+    expected = duration / 5.0
+    assert abs(_poll_count(n_procs, duration) - expected) < 4 * math.sqrt(expected)
+
+
+def test_ten_or_more_processes_poll_as_their_sidekiq_version_does():
+    # From 10 processes on the sleep is U(0, 1) x n x 5 s x F: F = 1 (Sidekiq 6.4-8.0.9) makes
+    # the cluster poll every 2.5 s on average, F = 2 (8.0.10+) every 5 s.
+    duration = 20_000.0
+    old = _poll_count(12, duration)
+    new = _poll_count(12, duration, factor=2.0)
+    assert abs(old - duration / 2.5) < 5 * math.sqrt(duration / 2.5)
+    assert abs(new - duration / 5.0) < 5 * math.sqrt(duration / 5.0)
+
+
+def test_stopped_processes_neither_poll_nor_count():
+    # Half the fleet (2 of 4 nodes) stops at 1000 s: the two left sleep about 2 x 5 s each,
+    # so the cluster still polls about every 5 s (a poller that kept 4 x 5 s would give
+    # half as many polls after the stop).
+    down = (FleetEvent(1000.0, "node_down", node="n2"), FleetEvent(1000.0, "node_down", node="n3"))
+    duration = 20_000.0
+    assert abs(_poll_count(4, duration, events=down) - duration / 5.0) < 4 * math.sqrt(4000)
+
+
 def _backlogged_run(queues: tuple[str, ...], duration: float, seed: int = 5, *,
                     fetch_order: str = "weighted", rate: float = 5.0):
     names = list(dict.fromkeys(queues))
