@@ -119,7 +119,8 @@ def add_capacity_parser(subparsers: Any) -> argparse.ArgumentParser:
         "capacity", help="smallest processes x threads per queue group that meets the SLOs",
         description="For each --group (an entry of sidekiq_queue_groups), simulate candidate "
                     "numbers of processes and threads in parallel and report the cheapest that "
-                    "meets every queueing target. Exit 1 when no candidate does.")
+                    "meets every queueing target (and, when asked, a utilisation ceiling and "
+                    "the loss of its busiest node). Exit 1 when no candidate does.")
     _common(p)
     p.add_argument("--group", action="append", required=True, metavar="NAME",
                    help="queue group to size, as written in sidekiq_queue_groups (repeatable)")
@@ -133,6 +134,12 @@ def add_capacity_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the candidates on an existing Dask cluster (tcp://host:8786)")
+    p.add_argument("--max-utilisation", type=options.share, default=None, metavar="SHARE",
+                   help="recommend only candidates whose threads are busy at most this share "
+                        "of the time on average (e.g. 0.7 or 70%%; default: no ceiling)")
+    p.add_argument("--n-plus-one", action="store_true",
+                   help="recommend only candidates that still meet every queueing target with "
+                        "their busiest node lost (every process on it removed)")
     p.set_defaults(func="simulate:cmd_capacity")
     return p
 

@@ -8,7 +8,7 @@ from ..errors import FleetError, excerpt
 from ..extras import require
 from ..inputs import MAX_SEED, check_output_dir, parse_duration
 
-__all__ = ["check_plots_dir", "duration", "int_list", "positive_int", "seed"]
+__all__ = ["check_plots_dir", "duration", "int_list", "positive_int", "seed", "share"]
 
 
 def duration(text: str) -> float:
@@ -55,6 +55,20 @@ def int_list(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError("thread counts must be 1 or more")
     return values
+
+
+def share(text: str) -> float:
+    """A share above 0 and at most 1: ``0.7`` or ``70%``."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(text)} is not a share (give 0.7 or 70%)") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(text)} must be above 0 and at most 1 (0.7 or 70%)")
+    return value
 
 
 def check_plots_dir(path: str | None) -> None:

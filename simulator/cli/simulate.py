@@ -18,7 +18,7 @@ from ..report.plots import write_plots
 from ..report.summary import Summary, combine, summarize, to_jsonable
 from ..report.tables import render
 from ..report.terminal import progress, wide_console
-from ..sim.capacity import DEFAULT_CONCURRENCY, GroupCapacity, search
+from ..sim.capacity import DEFAULT_CONCURRENCY, GroupCapacity, Policy, search
 from ..sim.engine import simulate
 from ..sim.model import Scenario
 from ..sim.workload import build_scenario, load_workload
@@ -90,6 +90,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                              file=args.inventory,
                              hint="queue groups: " + ", ".join(sorted(groups)))
     seeds = tuple(args.seed + r for r in range(args.replications))
+    policy = Policy(max_utilisation=getattr(args, "max_utilisation", None),
+                    n_plus_one=getattr(args, "n_plus_one", False))
     report: dict[str, Any] = {}
     ok = True
     console = wide_console(110)
@@ -98,7 +100,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                          max_processes=args.max_processes,
                          concurrency=args.concurrency or DEFAULT_CONCURRENCY,
                          workers=args.workers, scheduler=args.scheduler,
-                         progress=lambda total, label: progress(total, label, "candidates"))
+                         progress=lambda total, label: progress(total, label, "candidates"),
+                         policy=policy)
         result = GroupCapacity.of(scenario, group, results)
         ok = ok and result.cheapest is not None
         report[group] = result.to_dict()
