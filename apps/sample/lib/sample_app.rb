@@ -10,6 +10,8 @@
 #   SAMPLE_APP_EXTERNAL_ENDPOINT  host:port RepositoryProbeWorker connects to
 #   SIDEKIQ_REDIS_URL SIDEKIQ_REDIS_USERNAME SIDEKIQ_REDIS_PASSWORD   Redis for Sidekiq; the
 #     password is passed on its own, so any character in it works
+#   SAMPLE_APP_LOG_FORMAT  json (default): GitLab's structured Sidekiq log (json_log.rb);
+#     text: Sidekiq's own format
 require "openssl"
 require "json"
 require "socket"
@@ -74,6 +76,18 @@ module SampleApp
     Thread.current[:sample_app_db] ||= PG.connect(connect_timeout: 5, application_name: "sample-app")
   end
 
+  # Runs the block and adds its wall time to the job's db_duration_s (JobLog in
+  # sample_app/json_log.rb starts the count at 0 for each job); returns the block's value.
+  def timed_db
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    yield
+  ensure
+    spent = Thread.current[:sample_app_db_s]
+    if spent
+      Thread.current[:sample_app_db_s] = spent + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+    end
+  end
+
   def migrate!
     conn = PG.connect(connect_timeout: 5, application_name: "sample-app-migrate")
     existed = conn.exec_params("SELECT to_regclass($1) IS NOT NULL AS present", [TABLE])[0]["present"] == "t"
@@ -129,14 +143,16 @@ module SampleApp
       enqueued = job["enqueued_at"] ? Time.at(job["enqueued_at"].to_f).utc.iso8601(6) : nil
       # One row per job in TABLE (ON CONFLICT: a job run again keeps its first row) and one row per
       # execution in RUNS_TABLE, in one statement: tests count runs per jid to catch a double run.
-      SampleApp.db.exec_params(
-        "WITH run AS (INSERT INTO #{RUNS_TABLE} (jid, batch, host, process, attempt) " \
-        "VALUES ($1, $2, $5, $6, $8)) " \
-        "INSERT INTO #{TABLE} (jid, batch, worker_class, queue, host, process, pid, attempt, detail, enqueued_at) " \
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (jid) DO NOTHING",
-        [jid, batch, self.class.name, job["queue"].to_s, Socket.gethostname, SampleApp.process_name,
-         Process.pid, attempt, detail, enqueued]
-      )
+      SampleApp.timed_db do
+        SampleApp.db.exec_params(
+          "WITH run AS (INSERT INTO #{RUNS_TABLE} (jid, batch, host, process, attempt) " \
+          "VALUES ($1, $2, $5, $6, $8)) " \
+          "INSERT INTO #{TABLE} (jid, batch, worker_class, queue, host, process, pid, attempt, detail, enqueued_at) " \
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (jid) DO NOTHING",
+          [jid, batch, self.class.name, job["queue"].to_s, Socket.gethostname, SampleApp.process_name,
+           Process.pid, attempt, detail, enqueued]
+        )
+      end
     rescue PG::ConnectionBad, PG::UnableToSend
       Thread.current[:sample_app_db] = nil
       raise
@@ -145,6 +161,7 @@ module SampleApp
 end
 
 require_relative "sample_app/workers"
+require_relative "sample_app/json_log"
 
 redis_options = {
   url: ENV.fetch("SIDEKIQ_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -161,6 +178,8 @@ end
 Sidekiq.configure_server do |config|
   config.redis = redis_options
   config.server_middleware { |chain| chain.add SampleApp::JobContext }
+  # GitLab's structured log: JSON lines, a start and a done/fail line per job (json_log.rb).
+  SampleApp::JsonLog.install(config)
 end
 
 Sidekiq.configure_client do |config|
