@@ -150,9 +150,12 @@ def add_migrate_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "first",
         description="Plan the migration to the --to routing, then simulate it under the "
                     "workload twice (safe order, naive order) and report stranded jobs, the "
-                    "longest wait and SLO breaches per phase. Exit 0 when the safe order "
-                    "strands no job and the fleet checks pass, 1 when it would strand a job "
-                    "or the plan has problems, 2 for unusable input.")
+                    "longest wait and SLO breaches per phase. The verdict (the exit code) "
+                    "checks the safe order only: no job in a queue without a configured "
+                    "listener, no job still stranded at the end of a step (restart windows) "
+                    "or of the run, no job lost, no plan problem or fleet check error; waits "
+                    "and SLOs are reported, not judged. Exit 0 when all pass, 1 when one "
+                    "fails, 2 for unusable input.")
     p.add_argument("-i", "--inventory", required=True, metavar="INVENTORY",
                    help="Ansible inventory of the fleet today")
     p.add_argument("--to", required=True, metavar="FILE",

@@ -9,7 +9,7 @@ from ..errors import FleetError
 from ..fleet.checks import check_fleet
 from ..fleet.inventory import load_fleet
 from ..migration.plan import load_target, plan_migration, plan_problems
-from ..migration.rehearsal import rehearse, verdict
+from ..migration.rehearsal import judge, rehearse, verdict
 from ..report.plots import write_rehearsal_plots
 from ..report.rehearsal import render_rehearsal
 from ..report.terminal import progress
@@ -40,7 +40,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise FleetError(f"--plots: cannot write the plots: {exc.strerror}", file=args.plots,
                              hint="give --plots a directory you can write to") from None
-    reasons = verdict(rehearsal.report.orders["safe"])
+    safe = rehearsal.report.orders["safe"]
+    reasons = verdict(safe)
+    fleet_errors = [f"{f.code} {f.host}: {f.message}" for f in findings]
+    judged = judge(safe, gap=args.phase_gap, problems=problems, fleet_errors=fleet_errors)
     summary = plan.to_dict()
     out = {
         "inventory": args.inventory,
@@ -55,11 +58,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             "moved_workers": summary["moved_workers"],
             "problems": problems,
         },
-        "fleet_errors": [f"{f.code} {f.host}: {f.message}" for f in findings],
+        "fleet_errors": fleet_errors,
+        # The exit code: what was checked (configured listeners, restart windows, conservation,
+        # plan and fleet checks), with the figures, and what was only reported.
         "verdict": {
-            "safe_strands_no_job": not reasons,
+            "order": "safe",
+            **judged.to_dict(),
             "reasons": reasons,
-            "ok": not reasons and not problems and not findings,
+            "ok": judged.ok and not reasons,
         },
     }
     if args.json:

@@ -30,10 +30,12 @@ from ..inputs import MAX_SIMULATED_S
 from ..sim.engine import RunResult, simulate
 from ..sim.model import URGENCIES, FleetEvent, Process
 from ..sim.progress import Progress, no_progress
+from ..sim.shares import floor_share, late_text
 from ..sim.workload import build_scenario
 
 __all__ = [
     "ORDERS",
+    "Judged",
     "OrderReport",
     "PhaseReport",
     "Rehearsal",
@@ -42,7 +44,9 @@ __all__ = [
     "Step",
     "StepReport",
     "UrgencySlo",
+    "Verdict",
     "Window",
+    "judge",
     "rehearse",
     "timelines",
     "verdict",
@@ -127,9 +131,12 @@ class UrgencySlo:
 
     jobs: int
     target_s: float | None  # None: no queueing target (throttled)
+    #: Share of the jobs within the target, rounded *down* (1.0 only when none was late).
     within_target: float | None
     late: int | None
     met: bool
+    #: The longest queueing wait of these jobs.
+    longest_wait_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -226,16 +233,17 @@ def _window_stats(run: RunResult, t0: float, t1: float, *, last: bool) -> Window
         n = int(rec.n_bu[b0:b1, u].sum())
         if not n:
             continue
-        longest = max(longest, float(rec.wmax_bu[b0:b1, u].max()))
+        mine = round(float(rec.wmax_bu[b0:b1, u].max()), 3)
+        longest = max(longest, mine)
         target = targets.queueing[name]
         if not math.isfinite(target):
             slo[name] = UrgencySlo(jobs=n, target_s=None, within_target=None, late=None,
-                                   met=True)
+                                   met=True, longest_wait_s=mine)
             continue
         ok = int(rec.wok_bu[b0:b1, u].sum())
-        within = ok / n
-        slo[name] = UrgencySlo(jobs=n, target_s=target, within_target=round(within, 6),
-                               late=n - ok, met=within >= targets.queueing_apdex)
+        slo[name] = UrgencySlo(jobs=n, target_s=target, within_target=floor_share(ok, n),
+                               late=n - ok, met=ok / n >= targets.queueing_apdex,
+                               longest_wait_s=mine)
     return Window(
         start_s=round(t0, 3),
         end_s=round(t1, 3),
@@ -293,6 +301,88 @@ def _report(run: RunResult, steps: list[Step], *, start: float, gap: float) -> O
             counters=c,
         ),
     )
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One thing the verdict checked: its name, whether it passed and the figures."""
+
+    check: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``fleetsim migrate`` judged (the exit code) and what it only reports."""
+
+    checked: list[Judged]
+    #: Reported, not judged: waits and SLOs of the safe order, the naive order, the model's gaps.
+    not_checked: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return all(j.passed for j in self.checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": [asdict(j) for j in self.checked], "not_checked": self.not_checked}
+
+
+def _mins(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def judge(report: OrderReport, *, gap: float, problems: list[str] | None = None,
+          fleet_errors: list[str] | None = None) -> Verdict:
+    """The safe order's verdict: exactly what was checked, with the figures, and what was not.
+
+    Checked: (1) configured listeners: no job waited in a queue that no process of the fleet's
+    configuration (at that step) listens to; (2) restart windows: the jobs stranded while a
+    node restarted (their queue's every listener down or quiet) were all picked up before the
+    next step, and none is left at the end; (3) no job lost; (4) the plan and the fleet checks.
+    Not judged: how long jobs waited and the queueing targets (reported per phase)."""
+    run = report.run
+    steps = report.steps
+    late_steps = [s for s in steps if s.stranded_end]
+    checked = [
+        Judged("configured listeners", run.unlistened_max == 0,
+               "no job waited in a queue that no process of the fleet's configuration listens "
+               "to" if run.unlistened_max == 0 else
+               f"up to {run.unlistened_max:,} job(s) waited in a queue that no process of the "
+               "fleet's configuration listens to"),
+        Judged("restart windows", not late_steps and run.stranded_end == 0,
+               (f"jobs stranded while nodes restarted (queue listened to only by down or quiet "
+                f"processes): at most {run.stranded_max:,}; "
+                + ("all picked up before the next step" if not late_steps else
+                   f"still stranded {gap:g} s later at {len(late_steps)} step(s): "
+                   + "; ".join(f"{s.stranded_end:,} after '{s.phase}: {s.what}'"
+                               for s in late_steps[:3]))
+                + f" (checked at the end of each of the {len(steps)} steps' {gap:g} s gaps); "
+                f"{run.stranded_end:,} at the end of the run")),
+        Judged("no job lost", run.lost == 0 and run.conserved,
+               f"{run.counters.get('arrived', 0):,} jobs arrived, {run.lost:,} lost"
+               + ("; every job is in exactly one place at the end" if run.conserved
+                  else "; NOT every job is accounted for at the end")),
+        Judged("plan and fleet checks", not problems and not fleet_errors,
+               f"{len(problems or [])} plan problem(s), {len(fleet_errors or [])} fleet "
+               "check error(s)"),
+    ]
+    waits = []
+    for name, e in run.slo.items():
+        if e.target_s is None:
+            waits.append(f"{name}: {e.jobs:,} jobs, no queueing target, longest wait "
+                         f"{_mins(e.longest_wait_s)}")
+        else:
+            waits.append(f"{name}: {late_text(e.late or 0, e.jobs)} for the {e.target_s:g} s "
+                         f"target, longest wait {_mins(e.longest_wait_s)}")
+    not_checked = [
+        "waits and queueing targets (reported, not judged): longest wait "
+        f"{_mins(run.longest_wait_s)}" + ("; " + "; ".join(waits) if waits else ""),
+        "the naive order (simulated for comparison only)",
+        "what the model leaves out (fetch round-trips, dispatch overheads, a node that fails "
+        "during the migration)",
+    ]
+    return Verdict(checked, not_checked)
 
 
 def verdict(report: OrderReport) -> list[str]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..sim.shares import percent_floor
 from .tables import fmt_s
 from .terminal import wide_console
 
@@ -13,12 +14,12 @@ __all__ = ["render_rehearsal"]
 
 
 def _slo_cell(slo: dict[str, Any], urgency: str) -> str:
+    """Late jobs first, then the share on time rounded down: never "100.00% (2 late)"."""
     e = slo.get(urgency)
     if not e or e["within_target"] is None:
         return "-"
-    text = f"{e['within_target'] * 100:.2f}%"
-    if e["late"]:
-        text += f" ({e['late']:,} late)"
+    late, jobs = e["late"], e["jobs"]
+    text = f"{late:,} late ({percent_floor(jobs - late, jobs)})" if late else "0 late"
     return text if e["met"] else f"[red]{text}[/]"
 
 
@@ -37,7 +38,7 @@ def render_rehearsal(out: dict[str, Any]) -> None:
     t = Table(title="Per phase (stranded = waiting in a queue no up, non-quiet process listens "
                     "to; wait = enqueued -> started)")
     for col in ("order", "phase", "from", "stranded max", "at end", "no listener configured",
-                "longest wait", *[f"{u} within target" for u in urgencies]):
+                "longest wait", *[f"{u}: late (share on time)" for u in urgencies]):
         t.add_column(col, justify="left" if col in ("order", "phase") else "right")
     for name, order in out["orders"].items():
         for k, p in enumerate(order["phases"]):
@@ -64,10 +65,18 @@ def render_rehearsal(out: dict[str, Any]) -> None:
         console.print(f"[red]plan problem:[/] {p}")
     for f in out["fleet_errors"]:
         console.print(f"[red]fleet check:[/] {f}")
-    for reason in out["verdict"]["reasons"]:
-        console.print(f"[red]safe order:[/] {reason}")
     if out.get("plots"):
         console.print(f"plots: {', '.join(out['plots'])}")
-    if out["verdict"]["ok"]:
-        console.print("[green]The safe order strands no job; the plan and the fleet checks "
-                      "pass.[/]")
+    v = out["verdict"]
+    console.print(f"\nVerdict on the {v['order']} order (the exit code):")
+    for j in v["checked"]:
+        mark = "[green]passed[/]" if j["passed"] else "[red]FAILED[/]"
+        console.print(f"  {mark} {j['check']}: {j['detail']}.")
+    for reason in v["reasons"]:
+        console.print(f"  [red]safe order:[/] {reason}")
+    for item in v["not_checked"]:
+        console.print(f"  not checked: {item}.")
+    if v["ok"]:
+        console.print(f"[green]The {v['order']} order passes every check above.[/]")
+    else:
+        console.print(f"[red]The {v['order']} order fails a check above.[/]")

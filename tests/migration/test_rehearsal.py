@@ -262,8 +262,13 @@ def _migrate(capsys, *extra: str, to: str = TO_FEW) -> tuple[int, dict | None, s
 
 def test_migrate_safe_order_strands_nothing_and_naive_order_strands_jobs(capsys, tmp_path):
     rc, out, _ = _migrate(capsys, "--json", "--plots", str(tmp_path))
-    assert rc == 0 and out["verdict"] == {"safe_strands_no_job": True, "reasons": [],
-                                          "ok": True}
+    verdict = out["verdict"]
+    assert rc == 0 and verdict["ok"] and verdict["reasons"] == [] and verdict["order"] == "safe"
+    assert [(j["check"], j["passed"]) for j in verdict["checked"]] == [
+        ("configured listeners", True), ("restart windows", True), ("no job lost", True),
+        ("plan and fleet checks", True)]
+    assert verdict["not_checked"][0].startswith("waits and queueing targets (reported, not "
+                                                "judged): longest wait")
     safe, naive = out["orders"]["safe"], out["orders"]["naive"]
     assert safe["run"]["stranded_max"] == 0 and safe["run"]["unlistened_max"] == 0
     # Producers switched first: high-urgency and throttled have no listener until stop-old.
@@ -295,7 +300,11 @@ def test_migrate_prints_a_table_per_phase_and_order(capsys):
                "--phase-gap", "1m", "--duration", "12m"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "switch-producers" in out and "naive" in out and "strands no job" in out
+    assert "switch-producers" in out and "naive" in out
+    assert "Verdict on the safe order (the exit code):" in out
+    assert "passed restart windows: jobs stranded while nodes restarted" in out
+    assert "not checked: waits and queueing targets" in out
+    assert "strands no job" not in out
 
 
 def test_migrate_exit_1_when_the_plan_leaves_a_queue_without_listener(capsys, tmp_path):
