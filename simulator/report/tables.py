@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..sim.shares import floor_ratio
 from .summary import Summary
 from .terminal import wide_console
 
@@ -42,6 +43,11 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.2f}%"
 
 
+def _within(x: float | None) -> str:
+    """A share of jobs within a target, rounded down: 99.996 % reads 99.99%, never 100.00%."""
+    return "-" if x is None else f"{floor_ratio(x, 4) * 100:.2f}%"
+
+
 def render(summary: Summary, console: Console | None = None) -> None:
     """Print the summary as tables (rich)."""
     if console is None:
@@ -71,11 +77,11 @@ def render(summary: Summary, console: Console | None = None) -> None:
             _pm(u.queueing.p95_s, qci.get("p95_s"), fmt_s),
             _pm(u.queueing.p99_s, qci.get("p99_s"), fmt_s),
             fmt_s(u.queueing.max_s),
-            (_pm(u.within_queueing_target, eci.get("within_queueing_target"), _pct)
+            (_pm(u.within_queueing_target, eci.get("within_queueing_target"), _within)
              + f" ≤{fmt_s(target)}") if target is not None else "no target",
             f"{u.queueing_apdex:.4f}" if u.queueing_apdex is not None else "-",
             fmt_s(u.execution.p50_s), fmt_s(u.execution.p99_s),
-            _pct(u.within_execution_target),
+            _within(u.within_execution_target),
             "[green]met[/]" if u.slo_met else "[red]MISSED[/]",
         )
     console.print(t)
@@ -88,7 +94,7 @@ def render(summary: Summary, console: Console | None = None) -> None:
     for name, q in queues[:15]:
         t.add_row(name, q.shard, f"{q.jobs:,.0f}", fmt_s(q.queueing.p50_s),
                   fmt_s(q.queueing.p99_s), fmt_s(q.queueing.max_s),
-                  _pct(q.within_queueing_target), f"{q.failed_executions:,.0f}",
+                  _within(q.within_queueing_target), f"{q.failed_executions:,.0f}",
                   f"{q.backlog_max:,.0f}", f"{q.backlog_end:,.0f}")
     if len(queues) > 15:
         rest = queues[15:]
@@ -104,7 +110,7 @@ def render(summary: Summary, console: Console | None = None) -> None:
         pci = ci.get("by_process", {}).get(name, {})
         t.add_row(name, str(proc.concurrency), str(proc.queues), proc.fetch,
                   f"{proc.jobs:,.0f}", fmt_s(proc.queueing.p99_s),
-                  _pct(proc.within_queueing_target),
+                  _within(proc.within_queueing_target),
                   _pm(proc.utilisation, pci.get("utilisation"), _pct),
                   _pct(proc.utilisation_peak))
     console.print(t)

@@ -145,3 +145,9 @@ def test_shares_are_rounded_down_so_late_jobs_show():
     assert floor_share(3, 3) == 1.0
     assert floor_ratio(0.9999996) == 0.999999 and floor_ratio(0.999) == 0.999
     assert late_text(2, 45_123) == "2 of 45,123 late (99.99% on time)"
+
+
+def test_simulate_tables_round_shares_within_target_down():
+    from simulator.report.tables import _within
+
+    assert _within(0.99996) == "99.99%" and _within(1.0) == "100.00%" and _within(None) == "-"
