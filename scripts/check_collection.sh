@@ -31,7 +31,7 @@ for wanted in meta/runtime.yml MANIFEST.json FILES.json README.md \
     monitoring/prometheus.yml.j2; do
   grep -qx "$wanted" "$work/contents" || fail "$wanted is missing from $(basename "$tarball")"
 done
-for role in common pki firewall redis postgresql gitaly sidekiq rails haproxy; do
+for role in fleet common pki firewall redis postgresql gitaly sidekiq_app sidekiq_exporter sidekiq rails haproxy; do
   for wanted in "roles/$role/meta/argument_specs.yml" "roles/$role/README.md"; do
     grep -qx "$wanted" "$work/contents" || fail "$wanted is missing from $(basename "$tarball")"
   done
@@ -115,7 +115,7 @@ cat >"$outside/controller.yml" <<'EOF'
         that:
           - processes | length == 2
           - processes[1].queues | sort == ['default', 'mailers']
-          - processes[1].sidekiq_args == ['-c', '5', '-q', 'default', '-q', 'mailers']
+          - processes[1].sidekiq_args == ['-c', '5', '-q', 'default,1', '-q', 'mailers,1']
           - routing['AuthorizedKeysWorker'] == 'high-urgency'
           - "'0.0.0.0:6379' | sidekiq_fleet.fleet.sidekiq_fleet_wildcard"
           - "'127.0.0.1' | sidekiq_fleet.fleet.sidekiq_fleet_loopback"
@@ -159,7 +159,7 @@ say "ansible-playbook --syntax-check (roles by FQCN, the collection's site playb
 
 say "ansible-playbook --list-tasks (every role's tasks load from the installed copy)"
 "$bin/ansible-playbook" -i hosts.yml --list-tasks roles.yml >"$work/tasks"
-for role in common pki redis sidekiq rails firewall; do
+for role in fleet common pki redis sidekiq_app sidekiq_exporter sidekiq rails firewall; do
   grep -q "^      sidekiq_fleet.fleet.$role : " "$work/tasks" || fail "no task of sidekiq_fleet.fleet.$role is listed"
 done
 "$bin/ansible-playbook" -i hosts.yml --list-tasks sidekiq_fleet.fleet.site >/dev/null

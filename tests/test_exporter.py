@@ -1,4 +1,4 @@
-"""The Sidekiq metrics and health servers (roles/sidekiq/files/sidekiq_exporter.py) against a
+"""The Sidekiq metrics and health servers (roles/sidekiq_exporter/files/sidekiq_exporter.py) against a
 real redis-server holding the keys Sidekiq 6.4.1 writes (queues, stats, sets, heartbeats)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from redis_helpers import free_port as _free_port
 from redis_helpers import redis_server as start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "roles" / "sidekiq" / "files" / "sidekiq_exporter.py"
+SOURCE = ROOT / "roles" / "sidekiq_exporter" / "files" / "sidekiq_exporter.py"
 HOST = "worker-1"
 
 _spec = importlib.util.spec_from_file_location("sidekiq_exporter", SOURCE)
@@ -550,7 +550,7 @@ def test_a_slow_drip_request_is_dropped_at_the_deadline(client, redis_server):
 
 # --- the exporter's environment file and unit (issue 9 item 8.5) ---------------------------------
 
-TEMPLATES = ROOT / "roles" / "sidekiq" / "templates"
+TEMPLATES = ROOT / "roles" / "sidekiq_exporter" / "templates"
 SECRET_NAMES = ("PGPASSWORD", "DB_PASSWORD", "GITALY_TOKEN", "vault_postgresql", "PGUSER")
 
 
@@ -566,30 +566,30 @@ def _render(name: str, **extra) -> str:
     values = {
         "ansible_managed": "Ansible managed",
         "inventory_hostname": "worker-1",
-        "sidekiq_metrics_enabled": True,
-        "sidekiq_listen_address": "0.0.0.0",
-        "sidekiq_metrics_port": 8082,
+        "sidekiq_exporter_metrics_enabled": True,
+        "sidekiq_exporter_metrics_listen_address": "0.0.0.0",
+        "fleet_sidekiq_metrics_port": 8082,
         "sidekiq_exporter_tls_enabled": False,
         "sidekiq_exporter_tls_cert_path": "",
         "sidekiq_exporter_tls_key_path": "",
-        "sidekiq_health_checks_enabled": True,
-        "sidekiq_health_checks_listen_address": "127.0.0.1",
-        "sidekiq_health_checks_port": 8092,
-        "sidekiq_health_heartbeat_max_age": 20,
-        "_sidekiq_tags": ["sidekiq@0", "sidekiq@1"],
-        "_sidekiq_redis_url": "redis://10.0.0.5:6379/0",
-        "sidekiq_redis_username": "gitlab",
-        "sidekiq_redis_password": 'r3dis"$`\\pw',
-        "sidekiq_redis_tls": True,
-        "sidekiq_tls_ca_path": "/etc/ssl/sidekiq-fleet/ca.crt",
-        "sidekiq_config_dir": "/etc/sidekiq-fleet",
+        "sidekiq_exporter_health_checks_enabled": True,
+        "sidekiq_exporter_health_checks_listen_address": "127.0.0.1",
+        "fleet_sidekiq_health_checks_port": 8092,
+        "sidekiq_exporter_heartbeat_max_age": 20,
+        "sidekiq_exporter_expected_processes": ["sidekiq@0", "sidekiq@1"],
+        "_sidekiq_exporter_redis_url": "redis://10.0.0.5:6379/0",
+        "sidekiq_exporter_env_file": "/etc/sidekiq-fleet/exporter.env",
+        "fleet_redis_username": "gitlab",
+        "fleet_redis_password": 'r3dis"$`\\pw',
+        "sidekiq_exporter_redis_tls": True,
+        "fleet_tls_ca_path": "/etc/ssl/sidekiq-fleet/ca.crt",
+        "sidekiq_app_config_dir": "/etc/sidekiq-fleet",
         "sidekiq_exporter_dir": "/opt/sidekiq-fleet/exporter",
-        "sidekiq_user": "git",
-        "sidekiq_group": "git",
+        "fleet_git_user": "git",
         # What app.env holds and the exporter must not see.
-        "sidekiq_db_password": "db-secret",
-        "sidekiq_gitaly_token": "gitaly-secret",
-        "sidekiq_db_user": "gitlab",
+        "fleet_db_password": "db-secret",
+        "fleet_gitaly_token": "gitaly-secret",
+        "fleet_db_user": "gitlab",
     }
     values.update(extra)
     return env.get_template(name).render(values)
@@ -631,7 +631,7 @@ def test_exporter_unit_loads_only_its_own_env_file():
 
 
 def test_exporter_env_file_is_private_and_not_logged():
-    tasks = yaml.safe_load((ROOT / "roles" / "sidekiq" / "tasks" / "exporter.yml").read_text())
+    tasks = yaml.safe_load((ROOT / "roles" / "sidekiq_exporter" / "tasks" / "main.yml").read_text())
     (task,) = [
         t
         for t in tasks

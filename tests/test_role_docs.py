@@ -42,11 +42,11 @@ def lab_roles(tmp_path, monkeypatch):
 def test_check_names_a_stale_readme(lab_roles, capsys):
     module, role = lab_roles
     specs = role / "meta" / "argument_specs.yml"
-    specs.write_text(specs.read_text().replace("TCP port Redis listens on", "Port of Redis"))
+    specs.write_text(specs.read_text().replace("Keep Redis' protected mode on", "Keep protected mode on"))
     assert module.main(["--check"]) == 1
     assert "roles/redis/README.md is stale" in capsys.readouterr().err
     assert module.main([]) == 0
-    assert "Port of Redis" in (role / "README.md").read_text()
+    assert "Keep protected mode on" in (role / "README.md").read_text()
     assert module.main(["--check"]) == 0
 
 
@@ -54,16 +54,17 @@ def test_check_refuses_a_description_that_is_the_name(lab_roles, capsys):
     module, role = lab_roles
     specs = role / "meta" / "argument_specs.yml"
     text = specs.read_text()
-    start = text.index("      redis_port:\n")
-    end = text.index("        type: int", start)
-    bare = "      redis_port:\n        description: redis_port\n"
+    start = text.index("      redis_protected_mode:\n")
+    end = text.index("        type: bool", start)
+    bare = "      redis_protected_mode:\n        description: redis_protected_mode\n"
     specs.write_text(text[:start] + bare + text[end:])
     assert module.main([]) == 1
-    assert "main.redis_port needs a description" in capsys.readouterr().err
+    assert "main.redis_protected_mode needs a description" in capsys.readouterr().err
 
 
 def test_readme_lists_every_option_with_its_default():
     readme = (ROOT / "roles" / "redis" / "README.md").read_text()
     assert "# sidekiq_fleet.fleet.redis" in readme
-    assert "| `redis_port` | int | `6379` | no |" in readme
-    assert "| `redis_app_password` | str |  | yes |" in readme
+    assert "| `redis_protected_mode` | bool | `true` | no |" in readme
+    fleet = (ROOT / "roles" / "fleet" / "README.md").read_text()
+    assert "| `fleet_redis_port` | int | `6379` | no |" in fleet

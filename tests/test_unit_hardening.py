@@ -27,7 +27,7 @@ MAX_EXPOSURE = 2.0
 UNITS = {
     "roles/sidekiq/templates/sidekiq@.service.j2": "sidekiq@0.service",
     "roles/sidekiq/templates/sidekiq-web.service.j2": "sidekiq-web.service",
-    "roles/sidekiq/templates/sidekiq-exporter.service.j2": "sidekiq-exporter.service",
+    "roles/sidekiq_exporter/templates/sidekiq-exporter.service.j2": "sidekiq-exporter.service",
     "roles/rails/templates/rails-app.service.j2": "rails-app.service",
     "roles/gitaly/templates/gitaly.service.j2": "gitaly.service",
 }
@@ -35,12 +35,8 @@ UNITS = {
 # What Ansible makes of the defaults and vars that are expressions (common role's git user).
 DERIVED = {
     "ansible_managed": "Ansible managed",
-    "sidekiq_user": "git",
-    "sidekiq_group": "git",
-    "gitaly_user": "git",
-    "gitaly_group": "git",
-    "_sidekiq_boot_file": "/opt/sidekiq-fleet/boot/sidekiq_fleet_boot.rb",
-    "_sidekiq_command": ["/usr/bin/sidekiq"],
+    "sidekiq_app_boot_file": "/opt/sidekiq-fleet/boot/sidekiq_fleet_boot.rb",
+    "sidekiq_app_sidekiq_command": ["/usr/bin/sidekiq"],
     "_gitaly_binary": "/usr/local/bin/gitaly",
     "_gitaly_config_file": "/etc/gitaly/config.toml",
 }
@@ -56,7 +52,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 def _defaults() -> dict:
     """The roles' defaults that are plain values, plus DERIVED for the expressions."""
     variables: dict = {}
-    for role in ("sidekiq", "rails", "gitaly"):
+    for role in ("fleet", "sidekiq_app", "sidekiq_exporter", "sidekiq", "rails", "gitaly"):
         data = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
         for key, value in data.items():
             if not (isinstance(value, str) and "{{" in value):

@@ -18,9 +18,8 @@ from simulator.routing.defaults import DEFAULTS, threads_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Role defaults that still disagree with the engine's; the roles' owner changes them (the
-#: role's ``sidekiq_concurrency: 20`` silently overrides min/max: it must become null).
-ROLE_CHANGES_PENDING = {"sidekiq_concurrency"}
+#: Role defaults that still disagree with the engine's (none: keep it that way).
+ROLE_CHANGES_PENDING: set[str] = set()
 
 
 def _plugin():
