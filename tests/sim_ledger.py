@@ -68,7 +68,8 @@ def _trace_jobs(draw, max_jobs: int = 40, horizon: float = 300.0):
     rows = []
     for i, t in enumerate(times):
         cls = JobClass(f"J{i}Worker", draw(st.sampled_from(["high", "low", "throttled"])), 0.0,
-                       draw(_service), failure_probability=draw(st.sampled_from([0.0, 0.3, 1.0])))
+                       draw(_service), failure_probability=draw(st.sampled_from([0.0, 0.3, 1.0])),
+                       cpu_share=draw(st.sampled_from([0.0, 0.0, 0.4, 1.0])))
         rows.append((t, draw(st.sampled_from([0.05, 0.7, 3.0, 40.0])), cls))
     return rows
 
@@ -119,6 +120,11 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     assert c["retrying"] == sum(retrying.values())
     assert c["failed_executions"] == sum(fails.values())
     assert int(run.recorder.exec_q.counts.sum()) == len(model.executions)
+    # Each process's GVL holds exactly the CPU parts of its own running jobs.
+    for p, heap in enumerate(model.g_heap):
+        solo = model.g_solo[p]
+        assert model.g_n[p] == len(heap) + (solo >= 0) and not (solo >= 0 and heap)
+        assert all(model.f_proc[fid] == p and model.f_job[fid] is not None for _, fid in heap)
     # No job is left waiting on a queue that a running process's blocked fetcher listens to.
     for p, blocked in enumerate(model.idle):
         if blocked and model.p_state[p] == ProcState.UP:

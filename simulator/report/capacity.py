@@ -31,7 +31,8 @@ def render_capacity(result: GroupCapacity, console: Console) -> None:
     group = result.group
     policy = result.policy
     t = Table(title=f"queue group {group!r}: candidates (cheapest first)")
-    columns = ["processes", "threads each", "threads", "within target (worst)", "utilisation"]
+    columns = ["processes", "threads each", "threads", "within target (worst)", "utilisation",
+               "GVL busy"]
     if policy.n_plus_one:
         columns.append("busiest node lost (worst)")
     columns += ["backlog at end", "verdict"]
@@ -39,7 +40,8 @@ def render_capacity(result: GroupCapacity, console: Console) -> None:
         t.add_column(col, justify="right")
     for r in result.candidates:
         row = [str(r.candidate.processes), str(r.candidate.concurrency),
-               str(r.candidate.threads), _pct(r.worst_share), f"{r.utilisation:.1%}"]
+               str(r.candidate.threads), _pct(r.worst_share), f"{r.utilisation:.1%}",
+               f"{r.cpu:.0%}"]
         if policy.n_plus_one:
             loss = r.node_loss
             row.append("-" if loss is None else
@@ -60,7 +62,7 @@ def render_capacity(result: GroupCapacity, console: Console) -> None:
             f"{group!r}: {c.processes} process(es) x {c.concurrency} threads = {c.threads} "
             f"threads (today {result.today_threads}), on "
             f"{', '.join(n.split('.')[0] for n in c.nodes[:c.processes])}; "
-            f"utilisation {best.utilisation:.1%}"
+            f"utilisation {best.utilisation:.1%}, GVL busy {best.cpu:.0%}"
             + (f"; without {best.node_loss.node.split('.')[0]} "
                f"{_pct(best.node_loss.worst_share)} within target"
                if best.node_loss is not None else "") + ".")

@@ -8,6 +8,11 @@ target, the share of the group's queues' jobs that start within the target reach
 target (0.999 by default).  Candidates run in parallel on all local cores (a process pool), or
 on an existing Dask cluster with ``scheduler=ADDRESS``.
 
+The engine's CPU model (simulator.sim.cpu) makes the split matter: a process's threads share
+one GVL and a node's processes its cores (``Scenario.node_cpus``), so 1 x 50 threads and
+5 x 10 differ on work with a CPU part, and a candidate that puts more busy processes on a node
+than it has cores is slowed down.  ``cpu`` is each candidate's GVL load.
+
 A :class:`Policy` asks more of a recommendation than the queueing targets: a utilisation
 ceiling (the group's threads busy at most that share of the time, on average, so a burst
 still finds idle threads) and N+1 (the targets are still met with the busiest node of the
@@ -109,6 +114,9 @@ class CandidateResult:
     #: What the search asked of the candidate, and its N+1 run (None: not run).
     policy: Policy = Policy()
     node_loss: NodeLoss | None = None
+    #: Mean share of one core each of the group's processes used for Ruby (simulator.sim.cpu):
+    #: near 1 the process's GVL is never free, and more threads in it do not help.
+    cpu: float = 0.0
 
     @property
     def within_ceiling(self) -> bool:
@@ -141,8 +149,8 @@ def apply_candidate(scenario: Scenario, cand: Candidate) -> Scenario:
     keep = [p for i, p in enumerate(scenario.processes) if i not in set(mine)]
     new = [
         Process.placed(f"{cand.group}#{k + 1}@{cand.nodes[k % len(cand.nodes)].split('.')[0]}",
-                    cand.nodes[k % len(cand.nodes)], template.queues, cand.concurrency,
-                    cand.group)
+                       cand.nodes[k % len(cand.nodes)], template.queues, cand.concurrency,
+                       cand.group, fetch_order=template.fetch_order)
         for k in range(cand.processes)
     ]
     return replace(scenario, processes=tuple(keep + new))
@@ -152,7 +160,7 @@ def evaluate(scenario: Scenario, cand: Candidate, queues: tuple[str, ...], durat
              seeds: tuple[int, ...]) -> CandidateResult:
     """Simulate one candidate (a top-level function: it runs in worker processes and on Dask)."""
     targets = scenario.targets
-    worst, worst_u, utils, backlog = 1.0, None, [], 0
+    worst, worst_u, utils, cpus, backlog = 1.0, None, [], [], 0
     for seed in seeds:
         run = simulate(scenario, duration=duration, seed=seed)
         rec = run.recorder
@@ -168,9 +176,11 @@ def evaluate(scenario: Scenario, cand: Candidate, queues: tuple[str, ...], durat
                 worst, worst_u = float(share), name
         mine = [i for i, p in enumerate(run.processes) if p.group == cand.group]
         utils.append(float(rec.utilisation()[mine].mean()) if mine else 0.0)
+        cpus.append(sum(run.cpu_seconds[i] for i in mine) / (len(mine) * duration)
+                    if mine else 0.0)
         backlog = max(backlog, sum(run.in_queues.get(q, 0) for q in queues))
     return CandidateResult(cand, worst >= targets.queueing_apdex, worst, worst_u,
-                           float(np.mean(utils)), backlog)
+                           float(np.mean(utils)), backlog, cpu=float(np.mean(cpus)))
 
 
 def busiest_node(scenario: Scenario, cand: Candidate) -> str:
@@ -331,6 +341,7 @@ class GroupCapacity:
                 "threads": best.candidate.threads,
                 "nodes": list(best.candidate.nodes),
                 "utilisation": round(best.utilisation, 4),
+                "cpu": round(best.cpu, 4),
                 "worst_within_target": floor_ratio(best.worst_share),
                 **({} if best.node_loss is None else {"without_busiest_node": _loss(best)}),
             },
@@ -345,7 +356,7 @@ class GroupCapacity:
                  "threads": r.candidate.threads, "met": r.met,
                  "worst_within_target": floor_ratio(r.worst_share),
                  "worst_urgency": r.worst_urgency, "utilisation": round(r.utilisation, 4),
-                 "backlog_end": r.backlog_end,
+                 "cpu": round(r.cpu, 4), "backlog_end": r.backlog_end,
                  "within_ceiling": r.within_ceiling,
                  "without_busiest_node": None if r.node_loss is None else _loss(r),
                  "passes": r.passes}

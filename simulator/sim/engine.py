@@ -8,7 +8,10 @@ What is modelled (docs/behaviour.md §6):
   pops from the first non-empty queue in strict order (no weights) or in a weighted shuffle
   (weighted sampling without replacement, P(first = q) = w_q / sum w); otherwise it blocks, and
   blocked fetchers are served first come first served when a job is pushed;
-* execution, then success or failure; a failure is retried after
+* execution: a CPU part (``cpu_share`` of the service time) on the process's GVL, shared with
+  its other threads' CPU parts, and the node's cores shared by its busy processes
+  (:mod:`simulator.sim.cpu`), then the waiting part;
+* then success or failure; a failure is retried after
   ``count**4 + 15 + rand(10 * (count + 1))`` seconds (Sidekiq 8), at most 25 times, then the
   job is dead; every running process's scheduled-set poller pushes due retries back, each
   sleeping about (processes x 5 s), so the cluster polls about every 5 s;
@@ -30,8 +33,9 @@ drawn in numpy batches.  Statistics are streamed into fixed-size histograms
 How it is built: this module sets a run up (queues, processes, fetchers, cost tables) and
 runs it; the mechanics are one part per module, sharing the run's state
 (:mod:`simulator.sim.state`): :mod:`~simulator.sim.arrivals`, :mod:`~simulator.sim.fetchers`
-(queues and fetchers), :mod:`~simulator.sim.retries`, :mod:`~simulator.sim.fleet_events`
-(events and a process's life) and :mod:`~simulator.sim.sampling`.
+(queues and fetchers), :mod:`~simulator.sim.cpu` (GVL and cores),
+:mod:`~simulator.sim.retries`, :mod:`~simulator.sim.fleet_events` (events and a process's
+life) and :mod:`~simulator.sim.sampling`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import simpy
 from simpy.events import Timeout
 
 from .arrivals import Arrivals
+from .cpu import Cpu
 from .fetchers import Fetchers
 from .fleet_events import FleetEvents
 from .jobs import DOWN, UP, Job, ProcState
@@ -89,6 +94,8 @@ class RunResult:
     stranded: list[tuple[float, int, int]] = field(default_factory=list)
     #: Per event applied: its time, action and label (in order).
     event_log: list[tuple[float, str, str]] = field(default_factory=list)
+    #: Per process: core-seconds its Ruby threads used (at most the run's duration: one GVL).
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def stranded_max(self) -> int:
@@ -99,7 +106,7 @@ class RunResult:
         return self.stranded[-1][1] if self.stranded else 0
 
 
-class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
+class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
     """One simulation run.  Not reusable: build, ``run()``, read the result."""
 
     def __init__(self, scenario: Scenario, *, duration: float, seed: int,
@@ -223,6 +230,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         self._arr_cbs = [self._on_arrival]
         self._arr_ev = Tick()
         self.idle: list[deque[int]] = [deque() for _ in procs]
+        self._setup_cpu(scenario, classes, procs)
         n_initial = len(scenario.processes)
         # Slots of listen events start down.
         self.p_state: list[ProcState] = [UP] * n_initial + [DOWN] * (len(procs) - n_initial)
@@ -331,6 +339,46 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
         self._a_boundary = math.inf
 
 
+    def _setup_cpu(self, scenario: Scenario, classes: list[JobClass],
+                   procs: list[Process]) -> None:
+        """The CPU model's state (simulator.sim.cpu): shares per class, a GVL per process,
+        cores per node (only nodes with fewer cores than processes can ever limit)."""
+        for c in classes:
+            if not 0.0 <= c.cpu_share <= 1.0:
+                raise ValueError(f"cpu_share of {c.key} is {c.cpu_share!r}, not between 0 and 1")
+        self.cls_cpu = [float(c.cpu_share) for c in classes]
+        n = len(procs)
+        self.f_wait = [0.0] * len(self.f_proc)
+        self.g_v = [0.0] * n
+        self.g_t = [0.0] * n
+        self.g_n = [0] * n
+        self.g_rate = [1.0] * n
+        self.g_heap = [[] for _ in range(n)]
+        self.g_ev = [Tick(p) for p in range(n)]
+        self.g_due = [math.inf] * n
+        self.g_busy = [0.0] * n
+        self.g_solo = [-1] * n
+        self.g_solo_end = [0.0] * n
+        self._gvl_cbs = [self._on_gvl]
+        per_node: dict[str, list[int]] = {}
+        for p, proc in enumerate(procs):
+            per_node.setdefault(proc.node, []).append(p)
+        self.p_host = [-1] * n
+        self.h_cores, self.h_active, self.h_rate, self.h_procs = [], [], [], []
+        for node, cores in scenario.node_cpus.items():
+            if isinstance(cores, bool) or not cores > 0 or not math.isfinite(cores):
+                raise ValueError(f"node {node!r} has {cores!r} cores: give a positive number")
+            mine = per_node.get(node, [])
+            if cores >= len(mine):
+                continue  # never more busy processes than cores
+            h = len(self.h_cores)
+            self.h_cores.append(float(cores))
+            self.h_active.append(0)
+            self.h_rate.append(1.0)
+            self.h_procs.append(mine)
+            for p in mine:
+                self.p_host[p] = h
+
     def run(self) -> RunResult:
         env = self.env
         for p in range(len(self.sc.processes)):  # slots of listen events start down
@@ -388,6 +436,7 @@ class _Model(Arrivals, Fetchers, Retries, FleetEvents, Sampling):
             events_applied=self.events_applied,
             stranded=self.stranded_log,
             event_log=self.event_log,
+            cpu_seconds=list(self.g_busy),
         )
 
 

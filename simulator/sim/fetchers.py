@@ -4,7 +4,8 @@ A push hands the job straight to the fetcher that has been blocked longest on th
 appends it to the queue (a Redis list).  A fetcher that finishes a job pops from the first
 non-empty queue in strict order, or in a weighted shuffle (weighted sampling without
 replacement: P(first = q) = w_q / sum w); with nothing waiting it blocks.  A completion is
-the fetcher's own reusable :class:`~simulator.sim.kernel.Tick`.
+the fetcher's own reusable :class:`~simulator.sim.kernel.Tick`; a job with a CPU part first
+goes through its process's GVL (:mod:`simulator.sim.cpu`).
 """
 
 from __future__ import annotations
@@ -62,10 +63,16 @@ class Fetchers(ModelState):
 
     def _start(self, fid: int, job: Job, now: float, handed: int) -> None:
         self.running += 1
-        self.p_busy[self.f_proc[fid]] += 1
+        p = self.f_proc[fid]
+        self.p_busy[p] += 1
         self.f_job[fid] = job
         self.f_start[fid] = now
         self.f_handed[fid] = handed
+        share = self.cls_cpu[job.cls]
+        if share:  # the CPU part first, on the process's GVL (simulator.sim.cpu)
+            cpu = job.service * share
+            if cpu > 0 and self._gvl_enter(p, fid, cpu, job.service - cpu, now):
+                return
         ev = self.f_ev[fid]
         ev.callbacks = self._done_cbs
         self.at(now + job.service, ev)
@@ -74,9 +81,12 @@ class Fetchers(ModelState):
         fid = ev.fid
         if ev is not self.f_ev[fid]:
             return  # the job was pushed back or lost meanwhile
+        self._complete(fid, ev.due)
+
+    def _complete(self, fid: int, now: float) -> None:
+        """Thread ``fid``'s job ends now; the thread fetches its next one."""
         job = self.f_job[fid]
         assert job is not None
-        now = ev.due
         p = self.f_proc[fid]
         fail = job.fails
         self.records.append((job.cls, job.queue, p, job.enqueued, self.f_start[fid], now,

@@ -151,6 +151,7 @@ class FleetEvents(ModelState):
 
     def _down(self, p: int, now: float, *, lose: bool) -> None:
         self._drop_idle(p, now)
+        self._gvl_clear(p, now)
         for fid in self.p_fetchers[p]:
             job = self.f_job[fid]
             if job is None:

@@ -169,6 +169,9 @@ class Scenario:
     #: Sample stranded jobs every this many seconds (None: once per statistics time bin).
     #: They are also sampled after every event and at the end.
     stranded_sample_s: float | None = None
+    #: Cores per node (``sidekiq_cpus``) that its processes' Ruby threads share; a node not
+    #: listed has a core for each of its processes (simulator.sim.cpu).
+    node_cpus: Mapping[str, float] = field(default_factory=dict)
 
 
 def retry_delay(count: int, rnd: random.Random) -> float:

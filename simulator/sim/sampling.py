@@ -50,6 +50,7 @@ class Sampling(ModelState):
     def _finish(self) -> None:
         """At the end: idle and busy time so far, and the waits of jobs not yet started."""
         now = self.duration
+        self._gvl_settle(now)
         for p in range(len(self.procs)):
             for fid in self.idle[p]:
                 t0 = self.f_idle_since[fid]

@@ -90,6 +90,26 @@ class ModelState:
     up_listeners: list[int]
     cfg_listeners: list[int]
     _done_cbs: list[Callable[[Tick], None]]
+    f_wait: list[float]  # the waiting part still to come after a job's CPU part
+
+    # -- CPU: a GVL per process, cores per node (simulator.sim.cpu)
+    cls_cpu: list[float]  # per class: share of the execution that runs Ruby
+    g_v: list[float]  # per process: CPU time each thread in its CPU part has received
+    g_t: list[float]  # when g_v was last brought up to date
+    g_n: list[int]  # threads in their CPU part
+    g_rate: list[float]  # the process's share of one core (1, or node cores / busy processes)
+    g_heap: list[list[tuple[float, int]]]  # (g_v at which the CPU part ends, fetcher)
+    g_ev: list[Tick]  # the pending wake-up (others are stale)
+    g_due: list[float]  # its time (inf: none)
+    g_busy: list[float]  # core-seconds used
+    g_solo: list[int]  # the fetcher whose CPU part runs alone (planned as if no GVL), or -1
+    g_solo_end: list[float]  # when that CPU part ends
+    _gvl_cbs: list[Callable[[Tick], None]]
+    p_host: list[int]  # node index with a core limit, -1: the node never limits
+    h_cores: list[float]
+    h_active: list[int]  # processes of the node using a core
+    h_rate: list[float]
+    h_procs: list[list[int]]
 
     # -- arrivals
     rates: np.ndarray
@@ -133,6 +153,11 @@ class ModelState:
     # -- what one part asks of another (defined by the part that owns it)
     def _push(self, q: int, job: Job, now: float, front: bool = False) -> None: ...
     def _fetch(self, fid: int, now: float) -> None: ...
+    def _complete(self, fid: int, now: float) -> None: ...
+    def _gvl_enter(self, p: int, fid: int, cpu: float, wait: float, now: float) -> bool:
+        raise NotImplementedError
+    def _gvl_clear(self, p: int, now: float) -> None: ...
+    def _gvl_settle(self, now: float) -> None: ...
     def _failed(self, job: Job, now: float) -> None: ...
     def _restart_done(self, p: int, now: float) -> None: ...
     def _poller_started(self, p: int) -> None: ...

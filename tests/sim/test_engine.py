@@ -377,10 +377,12 @@ def _scenarios(draw):
                                      timeout_s=draw(st.sampled_from([0.5, 5.0, 25.0])),
                                      boot_s=draw(st.sampled_from([0.0, 10.0]))))
     max_retries = draw(st.integers(0, 3))
+    node_cpus = draw(st.sampled_from([{}, {"n0": 1}, {"n0": 0.5, "n1": 1}]))
 
     def build(trace: TraceSpec) -> Scenario:
         return Scenario(classes=classes, processes=tuple(processes), routes=routes,
-                        events=tuple(events), max_retries=max_retries, trace=trace)
+                        events=tuple(events), max_retries=max_retries, trace=trace,
+                        node_cpus=node_cpus)
 
     return rows, build
 
@@ -406,11 +408,13 @@ def test_poisson_arrivals_balance_the_counters(seed, duration, max_retries):
     # is left over (node failures and restarts included).
     scenario = Scenario(
         classes=(JobClass("AWorker", "low", 3.0, ServiceTime("exponential", 0.5),
-                          failure_probability=0.3),
+                          failure_probability=0.3, cpu_share=0.5),
                  JobClass("BWorker", "high", 1.0, ServiceTime("lognormal", 1.0, sigma=1.0))),
         processes=(Process.placed("p0", "n0", ("a", "b"), 2),
-                   Process.placed("p1", "n1", ("b",), 1)),
+                   Process.placed("p1", "n1", ("b",), 1),
+                   Process.placed("p2", "n0", ("a",), 2)),
         routes={"AWorker": ("a", None), "BWorker": ("b", None)},
+        node_cpus={"n0": 1},
         events=(FleetEvent(50.0, "node_down", node="n1"), FleetEvent(80.0, "node_up", node="n1"),
                 FleetEvent(120.0, "restart", node="n0", timeout_s=0.5, boot_s=3.0)),
         max_retries=max_retries,
