@@ -543,3 +543,30 @@ def test_rolling_deploy_restarts_one_node_at_a_time_and_loses_no_job(
     assert result["longest_gap_fleet_seconds"] < min(
         result["longest_pause_per_node_seconds"].values()
     )
+
+
+def test_fleetsim_plans_the_process_arguments_the_role_rendered(workers):
+    """`fleetsim plan --json` on this scenario's inventory gives, for every worker, exactly the
+    processes and Sidekiq arguments the role rendered on the node (one source of defaults and
+    of fetch order: weighted `-q NAME,1`, as GitLab's sidekiq-cluster starts them)."""
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    plan = subprocess.run(
+        [sys.executable, "-m", "simulator", "plan", "--json", "-i", inventory],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert plan.returncode in (0, 1), plan.stderr
+    planned = {h["host"]: h["processes"] for h in json.loads(plan.stdout)["hosts"]}
+    for name, worker in workers.items():
+        rendered = {}
+        for path in worker.check_output(
+            "ls /etc/sidekiq-fleet/ | grep -E '^sidekiq@[0-9]+\\.env$'"
+        ).split():
+            text = worker.file(f"/etc/sidekiq-fleet/{path}").content_string
+            index = int(path.removeprefix("sidekiq@").removesuffix(".env"))
+            rendered[index] = re.search(r'^SIDEKIQ_ARGS="(.*)"$', text, re.M).group(1).split()
+        expected = {p["index"]: p["sidekiq_args"] for p in planned[name]}
+        assert rendered == expected, name
+        assert all(
+            arg.endswith(",1") for args in rendered.values() for i, arg in enumerate(args)
+            if i and args[i - 1] == "-q"
+        ), f"{name}: every queue carries a weight (weighted fetch order)"
