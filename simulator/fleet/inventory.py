@@ -30,6 +30,8 @@ GROUP_VARS: dict[str, tuple[str, ...]] = {
     "rails": ("rails_db_pool", "rails_redis_pool"),
     "postgresql": ("postgresql_max_connections", "postgresql_superuser_reserved_connections"),
     "redis": ("redis_maxclients",),
+    # Cores the node's Sidekiq processes share (the simulator's CPU model).
+    "sidekiq": ("sidekiq_cpus",),
 }
 #: Groups whose hosts the routing engine reads (the others only for their GROUP_VARS).
 ROUTING_GROUPS = ("rails", "sidekiq")
@@ -102,6 +104,21 @@ class SidekiqHost:
         return threads_model(min_concurrency=s.get("sidekiq_min_concurrency"),
                              max_concurrency=s.get("sidekiq_max_concurrency"),
                              concurrency=s.get("sidekiq_concurrency"))
+
+    @property
+    def cpus(self) -> int | None:
+        """``sidekiq_cpus``: the cores this node's Sidekiq processes share (None: unset; the
+        simulator then gives the node a core per process)."""
+        value = self.settings.vars.get("sidekiq_cpus")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InventoryError(
+                f"sidekiq_cpus must be a whole number of cores (1 or more), not {excerpt(value)}",
+                rule=f"host {self.name}, sidekiq_cpus",
+                hint="set it to the node's CPU count (ansible_processor_vcpus), or remove it",
+            )
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -82,6 +82,8 @@ class ProcessSummary:
     within_queueing_target: float | None
     utilisation: float | None
     utilisation_peak: float | None
+    #: Share of one core its Ruby threads used (its GVL busy; 1 is the most a process can).
+    cpu: float | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def summarize(run: RunResult) -> Summary:
             within_queueing_target=_share(rec.wok_pu[p].sum(), rec.n_pu[p].sum()),
             utilisation=_num(util[p].mean()) if util.size else None,
             utilisation_peak=_num(util[p].max()) if util.size else None,
+            cpu=_num(run.cpu_seconds[p] / dur) if run.cpu_seconds else None,
         )
     cpu = rec.redis_cpu_share()
     redis = {

@@ -104,7 +104,7 @@ def render(summary: Summary, console: Console | None = None) -> None:
 
     t = Table(title="By process")
     for col in ("process", "threads", "queues", "fetch", "jobs", "queue p99",
-                "within target", "utilisation", "peak"):
+                "within target", "utilisation", "peak", "GVL busy"):
         t.add_column(col, justify="left" if col in ("process", "fetch") else "right")
     for name, proc in s.by_process.items():
         pci = ci.get("by_process", {}).get(name, {})
@@ -112,7 +112,7 @@ def render(summary: Summary, console: Console | None = None) -> None:
                   f"{proc.jobs:,.0f}", fmt_s(proc.queueing.p99_s),
                   _within(proc.within_queueing_target),
                   _pm(proc.utilisation, pci.get("utilisation"), _pct),
-                  _pct(proc.utilisation_peak))
+                  _pct(proc.utilisation_peak), _pct(proc.cpu))
     console.print(t)
 
     for shard, r in s.redis.items():

@@ -18,6 +18,8 @@ from ..routing.queue_groups import Process
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_CPU_SHARE",
+    "DEFAULT_CPU_SHARE_CPU_BOUND",
     "URGENCIES",
     "FleetEvent",
     "JobClass",
@@ -27,11 +29,26 @@ __all__ = [
     "ServiceTime",
     "SloTargets",
     "TraceSpec",
+    "default_cpu_share",
     "retry_delay",
 ]
 
 #: Urgencies in result order; a worker without one counts as ``low`` (GitLab's default).
 URGENCIES = ("high", "low", "throttled")
+
+#: ``cpu_share`` of a worker class whose workload gives none (docs/simulator.md, "CPU"):
+#: GitLab declares a worker ``resource_boundary: cpu`` when it spends more than a third of its
+#: execution on a CPU (``cpu_s / duration_s``) -- such workers get half; every other worker
+#: spends less than a third, and GitLab's own sizing (20 threads in a process that gets about
+#: one core) only works when a busy process's threads keep the GVL below saturation, which at
+#: half the threads busy means a tenth or less -- they get a tenth.
+DEFAULT_CPU_SHARE = 0.1
+DEFAULT_CPU_SHARE_CPU_BOUND = 0.5
+
+
+def default_cpu_share(resource_boundary: str | None) -> float:
+    """The share of a worker's execution that runs Ruby when the workload does not say."""
+    return DEFAULT_CPU_SHARE_CPU_BOUND if resource_boundary == "cpu" else DEFAULT_CPU_SHARE
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,7 @@ class JobClass:
     shape: tuple[float, ...] | None = None
     #: Share of the execution time that runs Ruby on a core (0-1); the rest is waiting
     #: (database, Gitaly, HTTP, Redis).  0 here (threads as independent servers, M/M/c);
-    #: workload files default by the worker's resource boundary (:data:`DEFAULT_CPU_SHARE`).
+    #: workload files default by the worker's resource boundary (:func:`default_cpu_share`).
     cpu_share: float = 0.0
 
 

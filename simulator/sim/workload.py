@@ -5,7 +5,7 @@ A workload is YAML::
     segments:                    # first segment whose query matches a worker class wins
       - match: "urgency=high"    # GitLab's worker matching query (docs/behaviour.md §1)
         rate_per_s: 40           # jobs/s for the whole segment, split evenly over its classes
-        service: {distribution: lognormal, mean_s: 0.2, p99_s: 1.5}
+        service: {distribution: lognormal, mean_s: 0.2, p99_s: 1.5, cpu_share: 0.1}
         failure_probability: 0.001
     shape: {hourly: [24 multipliers]}   # optional daily shape of every rate
     trace: {file: jobs.csv}             # optional replay: time,worker_class,duration
@@ -42,6 +42,7 @@ from .model import (
     ServiceTime,
     SloTargets,
     TraceSpec,
+    default_cpu_share,
 )
 
 __all__ = ["Segment", "Workload", "build_scenario", "load_workload"]
@@ -63,6 +64,9 @@ class Segment:
     failure_probability: float = 0.0
     shape: tuple[float, ...] | None = None
     name: str | None = None
+    #: Share of the execution that runs Ruby (``service.cpu_share``); None: the default of
+    #: each worker's resource boundary.
+    cpu_share: float | None = None
 
     @property
     def label(self) -> str:
@@ -139,7 +143,7 @@ def _service(raw: Any, *, file: str, rule: str) -> ServiceTime:
     if kind not in _DISTRIBUTIONS:
         raise WorkloadError(f"unknown service distribution {excerpt(kind)}", file=file, rule=rule,
                             hint=hint)
-    allowed = {"distribution", "mean_s", "p99_s", "samples", "value_s"}
+    allowed = {"distribution", "mean_s", "p99_s", "samples", "value_s", "cpu_share"}
     extra = set(raw) - allowed
     if extra:
         raise WorkloadError(f"unknown service keys: {', '.join(sorted(extra))}", file=file,
@@ -214,7 +218,16 @@ def _segment(raw: Any, index: int, file: str) -> Segment:
                                     hint="a probability between 0 and 1"),
         shape=_shape(raw["shape"], file=file, rule=rule) if "shape" in raw else None,
         name=raw.get("name"),
+        cpu_share=_cpu_share(raw["service"], file=file, rule=rule),
     )
+
+
+def _cpu_share(service: dict[str, Any], *, file: str, rule: str) -> float | None:
+    if service.get("cpu_share") is None:
+        return None
+    return _number(service["cpu_share"], "service cpu_share", file=file, rule=rule, hi=1.0,
+                   hint="the share of the execution time that runs Ruby on a core, 0 to 1 "
+                        "(GitLab logs it as cpu_s / duration_s)")
 
 
 def _event(raw: Any, index: int, file: str) -> EventSpec:
@@ -400,12 +413,14 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
     for w in workers:
         seg_n = assigned.get(w.key)
         urgency = w.urgency or "low"
+        share = default_cpu_share(w.resource_boundary)
         if seg_n is None:
-            classes.append(JobClass(w.key, urgency))
+            classes.append(JobClass(w.key, urgency, cpu_share=share))
             continue
         seg, n = seg_n
         classes.append(JobClass(w.key, urgency, seg.rate_per_s / n, seg.service,
-                                seg.failure_probability, seg.shape))
+                                seg.failure_probability, seg.shape,
+                                share if seg.cpu_share is None else seg.cpu_share))
     if workload.trace:
         known = {w.key for w in workers}
         with open(workload.trace, newline="", encoding="utf-8") as fh:
@@ -419,12 +434,20 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
     routes = {key: (r.queue, r.shard) for key, r in router.resolve().items()}
     processes: list[Process] = []
     nodes: set[str] = set()
+    node_cpus: dict[str, float] = {}
     for host in fleet.sidekiq_hosts():
         nodes.add(host.name)
         for proc in host.processes:
             label = f"{host.name.split('.')[0]}/{proc.index}"
             processes.append(Process.placed(label, host.name, tuple(proc.queues), proc.concurrency,
-                                         proc.group))
+                                            proc.group, fetch_order=proc.fetch_order))
+        # sidekiq_cpus, else a core per process the inventory puts there (Sidekiq's advice):
+        # a capacity candidate with more busy processes on the node shares its cores.
+        try:
+            cpus = host.cpus
+        except FleetError as exc:
+            raise exc.located(file=getattr(fleet, "source", None)) from None
+        node_cpus[host.name] = float(cpus or max(len(host.processes), 1))
     events: list[FleetEvent] = []
     for ev in workload.events:
         rule = f"events entry {ev.index}"
@@ -452,4 +475,5 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
         events=tuple(events),
         redis=workload.redis,
         targets=workload.slo,
+        node_cpus=node_cpus,
     )
