@@ -69,6 +69,7 @@ demo: setup lab-up
 bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_cli.py
+	$(PY) benchmarks/bench_logs.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

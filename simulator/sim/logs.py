@@ -101,7 +101,7 @@ def _iso_seconds(prefix: str) -> float | None:
         stamp = datetime.fromisoformat(prefix).replace(tzinfo=UTC)
     except ValueError:
         return None
-    if len(_ISO_SECONDS) >= 100_000:
+    if len(_ISO_SECONDS) >= 4096:  # log lines come in time order: recent seconds suffice
         _ISO_SECONDS.clear()
     seconds = _ISO_SECONDS[prefix] = stamp.timestamp()
     return seconds

@@ -7,9 +7,9 @@ exact value.  Each bin also keeps the sum of its values, which makes the mean ex
 :meth:`LogSketch.bin_means` cut the distribution into equal-probability slices whose means
 average to the exact mean (an empirical service time that keeps the observed load).
 
-Memory is bounded by the number of occupied bins (at most about 1,300 for values from 1 us to
-1 day) and a buffer of :data:`BATCH` values, whatever the number of values: adding a value
-appends it to the buffer, which numpy bins :data:`BATCH` at a time.
+Memory is bounded by the range of bins (at most 1,302: 16 bytes each) and a buffer of
+:data:`BATCH` values, whatever the number of values: adding a value appends it to the buffer,
+which numpy bins :data:`BATCH` at a time.
 """
 
 from __future__ import annotations
@@ -31,17 +31,36 @@ BATCH = 512
 
 
 class LogSketch:
-    """Counts and sums of non-negative values in log-spaced bins (bin 0: below 1 us)."""
+    """Counts and sums of non-negative values in log-spaced bins (bin 0: below 1 us).
 
-    __slots__ = ("_buf", "_counts", "_max", "_n", "_sums", "_total")
+    The bins are two numpy arrays (counts, sums) over the range of bins seen so far, 16 bytes a
+    bin: at most about 21 KiB a sketch, however many values it has taken.
+    """
+
+    __slots__ = ("_buf", "_c", "_lo", "_max", "_n", "_s", "_total")
 
     def __init__(self) -> None:
-        self._counts: dict[int, int] = {}
-        self._sums: dict[int, float] = {}
+        self._lo = 0  # bin number of _c[0]
+        self._c = np.zeros(0, dtype=np.int64)
+        self._s = np.zeros(0, dtype=np.float64)
         self._n = 0
         self._total = 0.0
         self._max = 0.0
         self._buf = array("d")
+
+    def _cover(self, lo: int, hi: int) -> None:
+        """Widen the arrays to hold bins lo..hi."""
+        size = len(self._c)
+        if size and lo >= self._lo and hi < self._lo + size:
+            return
+        new_lo = min(lo, self._lo) if size else lo
+        new_hi = max(hi, self._lo + size - 1) if size else hi
+        c = np.zeros(new_hi - new_lo + 1, dtype=np.int64)
+        sums = np.zeros(new_hi - new_lo + 1, dtype=np.float64)
+        if size:
+            c[self._lo - new_lo:self._lo - new_lo + size] = self._c
+            sums[self._lo - new_lo:self._lo - new_lo + size] = self._s
+        self._lo, self._c, self._s = new_lo, c, sums
 
     def _flush(self) -> None:
         buf = self._buf
@@ -52,27 +71,32 @@ class LogSketch:
         idx = np.floor((np.log10(np.maximum(v, _LO)) - _LOG_LO) * _PER_DECADE).astype(np.int64)
         idx = np.minimum(idx + 1, _HI_BIN)
         idx[v < _LO] = 0
-        bins, inverse = np.unique(idx, return_inverse=True)
-        counts = np.bincount(inverse).tolist()
-        sums = np.bincount(inverse, weights=v).tolist()
-        for b, c, s in zip(bins.tolist(), counts, sums, strict=True):
-            self._counts[b] = self._counts.get(b, 0) + c
-            self._sums[b] = self._sums.get(b, 0.0) + s
+        self._cover(int(idx.min()), int(idx.max()))
+        offset = idx - self._lo
+        size = len(self._c)
+        self._c += np.bincount(offset, minlength=size)
+        self._s += np.bincount(offset, weights=v, minlength=size)
         self._n += len(v)
         self._total += float(v.sum())
         self._max = max(self._max, float(v.max()))
 
     @property
     def counts(self) -> dict[int, int]:
-        """Bin -> number of values."""
+        """Bin -> number of values (occupied bins only)."""
         self._flush()
-        return self._counts
+        return {self._lo + i: int(c) for i, c in enumerate(self._c.tolist()) if c}
 
     @property
     def sums(self) -> dict[int, float]:
-        """Bin -> sum of its values."""
+        """Bin -> sum of its values (occupied bins only)."""
         self._flush()
-        return self._sums
+        return {self._lo + i: float(self._s[i]) for i, c in enumerate(self._c.tolist()) if c}
+
+    @property
+    def bins(self) -> int:
+        """Bins held in memory (the occupied range)."""
+        self._flush()
+        return len(self._c)
 
     @property
     def n(self) -> int:
@@ -111,13 +135,16 @@ class LogSketch:
 
     def merge(self, other: LogSketch) -> None:
         self._flush()
-        sums = other.sums
-        for b, c in other.counts.items():
-            self._counts[b] = self._counts.get(b, 0) + c
-            self._sums[b] = self._sums.get(b, 0.0) + sums[b]
-        self._n += other.n
-        self._total += other.total
-        self._max = max(self._max, other.max)
+        other._flush()
+        if not other._n:
+            return
+        self._cover(other._lo, other._lo + len(other._c) - 1)
+        at = other._lo - self._lo
+        self._c[at:at + len(other._c)] += other._c
+        self._s[at:at + len(other._s)] += other._s
+        self._n += other._n
+        self._total += other._total
+        self._max = max(self._max, other._max)
 
     @classmethod
     def merged(cls, sketches: Iterable[LogSketch]) -> LogSketch:
