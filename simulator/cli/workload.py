@@ -19,10 +19,6 @@ from ..sim.logs import Built, Flow, build_workload, read_logs
 
 __all__ = ["cmd_from_logs", "dump_workload"]
 
-#: Whether the workload loader takes ``cpu_share`` inside ``service`` (else it is written only
-#: under ``observed.classes``, which the loader ignores).
-CPU_SHARE_IN_SERVICE = False
-
 _HEADER = """\
 # A workload built by `fleetsim workload from-logs` from GitLab's structured Sidekiq logs.
 # One segment per worker class (match: worker_name=CLASS), most executions first:
@@ -31,12 +27,13 @@ _HEADER = """\
 #   shape.hourly         each hour of the day's (UTC) rate over rate_per_s; 1 where no log
 #                        covers the hour
 #   service              execution time (duration_s): empirical means of equal-probability
-#                        slices, or a lognormal through the mean and p99 (--service lognormal)
+#                        slices, or a lognormal through the mean and p99 (--service lognormal);
+#                        cpu_share = sum(cpu_s) / sum(duration_s), clipped to [0, 1] (absent
+#                        where the logs have no cpu_s: the simulator's default applies)
 #   failure_probability  fail / (done + fail), executions Sidekiq interrupted left out
 # start_hour is the hour of day (UTC) where the logs begin. observed: what the logs show
-# (queueing = scheduling_latency_s, per urgency and per class, with each class's cpu_share =
-# sum(cpu_s) / sum(duration_s)), to compare with `fleetsim simulate --json`; the simulator
-# ignores it.
+# (queueing = scheduling_latency_s, per urgency and per class), to compare with
+# `fleetsim simulate --json`; the simulator ignores it.
 """
 
 
@@ -136,7 +133,7 @@ def cmd_from_logs(args: argparse.Namespace) -> int:
     logs = read_logs(args.files, progress=lambda total, label: progress(total, label, "MiB"))
     seconds = time.perf_counter() - started
     built = build_workload(logs, catalog, samples=args.samples, service=args.service,
-                           cpu_share_in_service=CPU_SHARE_IN_SERVICE, sources=args.files)
+                           sources=args.files)
     _write(args.output, dump_workload(built.document))
     _report(built, args, seconds)
     return 0

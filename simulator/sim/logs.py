@@ -505,7 +505,7 @@ class Built:
 
 
 def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
-                   service: str = "empirical", cpu_share_in_service: bool = False,
+                   service: str = "empirical", cpu_share_in_service: bool = True,
                    sources: Iterable[str] = ()) -> Built:
     """The workload document (a dict for YAML) from the aggregates.
 
@@ -517,8 +517,9 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
       overall mean), or a lognormal through the mean and p99 when asked and possible;
     * ``failure_probability``: fail / (done + fail) over every execution (interrupted ones
       left out);
-    * ``cpu_share`` = sum(cpu_s) / sum(duration_s), clipped to [0, 1]: in ``service`` when
-      ``cpu_share_in_service``, and always under ``observed.classes``;
+    * ``cpu_share`` = sum(cpu_s) / sum(duration_s), clipped to [0, 1]: in ``service`` (unless
+      ``cpu_share_in_service`` is false; absent without cpu_s: the loader's default applies),
+      and under ``observed.classes``;
     * ``start_hour``: the hour of day (UTC) where the logs begin;
     * ``observed``: files, window, queueing and execution per urgency and per class.
     """

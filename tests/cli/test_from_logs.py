@@ -19,7 +19,7 @@ INVENTORY = str(ROOT / "inventories" / "example")
 SAMPLE_CATALOG = str(ROOT / "apps" / "sample" / "all_queues.yml")
 
 
-def _logs(tmp_path: Path) -> list[str]:
+def _jobs() -> list[Job]:
     rng = np.random.default_rng(2)
     jobs = [Job("PostReceive", T0 + float(t), latency=float(rng.exponential(0.05)),
                 duration=float(rng.lognormal(-2, 0.8)), cpu=0.02)
@@ -29,7 +29,14 @@ def _logs(tmp_path: Path) -> list[str]:
              for i, t in enumerate(np.sort(rng.uniform(0, 7200, 100)))]
     jobs += [Job("ActionMailer::MailDeliveryJob", T0 + float(t), duration=0.03)
              for t in np.sort(rng.uniform(0, 7200, 400))]
-    lines = ["Booting Sidekiq 7.3.2", *render(jobs), "garbage {"]
+    return jobs
+
+
+_JOBS = _jobs()
+
+
+def _logs(tmp_path: Path) -> list[str]:
+    lines = ["Booting Sidekiq 7.3.2", *render(_JOBS), "garbage {"]
     half = len(lines) // 2
     return [str(write(tmp_path / "@4000000066389c2a1d2b3c4d.s", lines[:half], gz=True)),
             str(write(tmp_path / "current", lines[half:]))]
@@ -47,6 +54,10 @@ def test_the_workload_loads_and_simulates(tmp_path, capsys):
         "PostReceive", "ActionMailer::MailDeliveryJob", "ProjectExportWorker"]
     post = workload.segments[0]
     assert post.service.kind == "empirical" and post.shape is not None
+    # cpu_s / duration_s into the CPU model; the mailer's lines have no cpu_s: the default
+    durations = [j.duration for j in _JOBS if j.cls == "PostReceive"]
+    assert post.cpu_share == pytest.approx(0.02 * len(durations) / sum(durations), rel=1e-3)
+    assert workload.segments[1].cpu_share is None
     assert post.rate_per_s == pytest.approx(1500 / 7200, rel=0.01)
     assert workload.segments[2].failure_probability == pytest.approx(0.05)
     assert 10.0 <= workload.start_hour < 10.1  # where the first line is
@@ -77,6 +88,7 @@ def test_lognormal_service_and_the_sample_apps_catalog(tmp_path, capsys):
     assert set(segments) == {"ChecksumWorker", "UrgentNotificationWorker"}
     assert segments["ChecksumWorker"].service.kind == "lognormal"
     assert segments["UrgentNotificationWorker"].service.kind == "empirical"  # all alike
+    assert segments["ChecksumWorker"].cpu_share == pytest.approx(0.028 / 0.033, abs=0.01)
     classes = yaml.safe_load(out.read_text())["observed"]["classes"]
     assert classes["ChecksumWorker"]["cpu_share"] == pytest.approx(0.028 / 0.033, abs=0.01)
 

@@ -139,6 +139,8 @@ def test_cpu_share_is_cpu_over_duration_clipped(tmp_path, catalog):
     assert classes[LOW]["cpu_share"] == 1.0
     assert classes["EmailReceiverWorker"]["cpu_share"] is None
     assert classes[HIGH]["db_share"] == 0.0
+    assert _segment(doc, HIGH)["service"]["cpu_share"] == classes[HIGH]["cpu_share"]
+    assert "cpu_share" not in _segment(doc, "EmailReceiverWorker")["service"]
 
 
 def test_empirical_service_keeps_the_mean_and_the_tail(tmp_path, catalog):
