@@ -16,11 +16,9 @@ from typing import Any
 
 from ..errors import FleetError, QueueGroupError, excerpt
 from .catalog import Catalog
+from .defaults import DEFAULT_CONCURRENCY  # GitLab 17+ threads per process: one table
 from .query import parse_query
 from .queue_names import QUEUE_NAME_HINT, check_queue_name
-
-#: GitLab 17+ default threads per process.
-DEFAULT_CONCURRENCY = 20
 
 
 def queue_weights(queues: Sequence[str]) -> dict[str, int]:
