@@ -168,8 +168,8 @@ class FileReport:
     compressed: bool = False
     lines: int = 0
     job_lines: int = 0
-    not_json: int = 0
-    other_json: int = 0  # JSON lines that are not a job's start/done/fail
+    not_json: int = 0  # not a JSON object: text, cut short, an array, bytes that are no text
+    other_json: int = 0  # JSON objects that are not a job's start/done/fail line
     unusable: int = 0  # job lines without a class or a readable time
     too_long: int = 0
     first_not_json: int | None = None  # line number, for the error when nothing was usable
@@ -622,20 +622,22 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
             "queueing": _latency_dict(LogSketch.merged(s.latency for s in members)),
             "execution": _latency_dict(LogSketch.merged(s.duration for s in members)),
         }
-    first = logs.first
+    # The window: the covered hours (a stray line with a wrong clock does not stretch it).
+    first = logs.hours[min(valid)][0] if valid else logs.first
+    last = logs.hours[max(valid)][1] if valid else logs.last
     start_hour = 0.0 if first is None else math.floor((first % 86400.0) / 3600.0 * 1000) / 1000
     files = [{"path": f.path, "gzip": f.compressed, "lines": f.lines, "job_lines": f.job_lines,
               "not_json": f.not_json, "other_json": f.other_json, "unusable": f.unusable,
               "too_long": f.too_long} for f in logs.files]
     document: dict[str, Any] = {
-        "description": f"from-logs: {len(logs.files)} file(s), {_iso(first)} to {_iso(logs.last)}",
+        "description": f"from-logs: {len(logs.files)} file(s), {_iso(first)} to {_iso(last)}",
         "start_hour": min(start_hour, 23.999),
         "segments": segments,
         "observed": {
             "generator": "fleetsim workload from-logs",
             "sources": list(sources) or [f.path for f in logs.files],
             "files": files,
-            "window": {"first": _iso(first), "last": _iso(logs.last),
+            "window": {"first": _iso(first), "last": _iso(last),
                        "covered_s": round(covered, 3), "hours_of_day": Flow(hours_of_day)},
             "service": ("empirical: the means of equal-probability slices of duration_s"
                         if service == "empirical" else

@@ -95,7 +95,10 @@ def test_hourly_rates_come_from_first_attempts_per_covered_hour(tmp_path, catalo
     jobs += [Job(HIGH, T0 + 3600 + 5 * i) for i in range(720)]  # hour 11: 0.2/s
     # a retry's line just past noon: not an arrival; it closes hour 11 (covered to its end)
     jobs.append(Job(HIGH, T0 + 7230, latency=0, duration=0, retry_count=0))
-    path = write(tmp_path / "current", render(jobs))
+    # a line from a host whose clock says 1970: its hour is too short to count, and the window
+    # does not stretch back to it
+    stray = Job(HIGH, 5.0, latency=0, duration=0, retry_count=0, start_line=False)
+    path = write(tmp_path / "current", [*render(jobs), *render([stray])])
     doc = _document(catalog, [path])
     seg = _segment(doc, HIGH)
     covered = (3600 - 0.01) + 3600  # the first line is 10:00:00.010; hour 12 is too short
@@ -107,6 +110,7 @@ def test_hourly_rates_come_from_first_attempts_per_covered_hour(tmp_path, catalo
     assert hourly[11] == pytest.approx(0.2 / mean, abs=1e-4)
     assert [m for h, m in enumerate(hourly) if h not in (10, 11)] == [1.0] * 22
     assert doc["start_hour"] == 10.0
+    assert doc["observed"]["window"]["first"] == "2024-05-06T10:00:00Z"
     assert doc["observed"]["window"]["hours_of_day"] == [10, 11]
     assert doc["observed"]["classes"][HIGH]["jobs"] == 1080
 
