@@ -58,10 +58,12 @@ def sidekiq_processes(
     max_concurrency: Any = None,
     concurrency: Any = None,
     strict: Any = None,
+    fetch_order: Any = None,
 ) -> list[dict[str, Any]]:
     """This host's processes. A null argument takes fleetsim's default for its variable:
     queue groups ``['default,mailers']``; threads ``concurrency`` when set, else GitLab's
-    formula when min or max is set, else 20."""
+    formula when min or max is set, else 20; fetch order ``weighted`` (``-q NAME,1``, GitLab's),
+    ``strict`` (``-q NAME``) only when asked."""
     try:
         processes = expand_queue_groups(
             _or_default(queue_groups, "sidekiq_queue_groups"),
@@ -72,6 +74,7 @@ def sidekiq_processes(
             max_concurrency=plain_value(max_concurrency),
             concurrency=plain_value(concurrency),
             strict=_or_default(strict, "sidekiq_query_strict"),
+            fetch_order=_or_default(fetch_order, "sidekiq_fetch_order"),
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None

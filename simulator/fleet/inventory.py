@@ -228,6 +228,7 @@ class Fleet:
                 selector=selector,
                 negate=negate,
                 strict=strict,
+                fetch_order=host.get("sidekiq_fetch_order"),
             )
         except FleetError as exc:
             raise exc.located(file=self.source, rule=f"host {host.name}") from None

@@ -181,7 +181,8 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
                     if dest not in queues:
                         queues.append(dest)
             procs_both.append(
-                Process(proc.index, proc.group, tuple(queues), _concurrency_for(sk, len(queues)))
+                Process(proc.index, proc.group, tuple(queues), _concurrency_for(sk, len(queues)),
+                        fetch_order=proc.fetch_order)
             )
         both[sk.name] = HostPhase(sk.name, procs_both)
         if sk.name in target.queue_groups:
@@ -196,6 +197,7 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
                     max_concurrency=s.get("sidekiq_max_concurrency"),
                     concurrency=s.get("sidekiq_concurrency"),
                     strict=strict,
+                    fetch_order=s.get("sidekiq_fetch_order"),
                     source=target.source,
                 )
             except FleetError as exc:
@@ -211,6 +213,7 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
                             proc.group,
                             tuple(queues),
                             _concurrency_for(sk, len(queues)),
+                            fetch_order=proc.fetch_order,
                         )
                     )
         final[sk.name] = HostPhase(sk.name, procs_final)

@@ -12,6 +12,10 @@ Routing and processes follow GitLab's current (17+) defaults:
   ``sidekiq_max_concurrency`` is set; otherwise 20 (GitLab 17's ``concurrency``). A role default
   of ``sidekiq_concurrency: 20`` would silently override min/max, so the variable's default is
   *unset* (null) and the 20 comes from here.
+* ``sidekiq_fetch_order``: ``weighted``, as GitLab's sidekiq-cluster starts every process
+  (``-q NAME,1``: the queues are shuffled, weighted, before each fetch); ``strict`` (``-q NAME``:
+  a later queue is served only when the earlier ones are empty) only when an inventory asks for
+  it, and only for a process that lists no queue twice (:data:`FETCH_ORDERS`).
 
 The data tier's limits that the fleet checks compare the fleet with (connections, clients) have
 their defaults here too, equal to what the roles configure when the variable is unset.
@@ -25,8 +29,10 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULTS",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_FETCH_ORDER",
     "DEFAULT_QUEUE_GROUPS",
     "DEFAULT_ROUTING_RULES",
+    "FETCH_ORDERS",
     "SIDEKIQ_DEFAULTS",
     "default",
     "threads_model",
@@ -38,6 +44,13 @@ DEFAULT_CONCURRENCY = 20
 DEFAULT_QUEUE_GROUPS: tuple[str, ...] = ("default,mailers",)
 #: GitLab: nil or ``[]`` routing rules mean this.
 DEFAULT_ROUTING_RULES: tuple[tuple[str, str], ...] = (("*", "default"),)
+
+#: How a process orders its queues: ``weighted`` (``-q NAME,WEIGHT``: before every fetch the
+#: list is shuffled, weighted; GitLab's sidekiq-cluster) or ``strict`` (``-q NAME``: a later queue
+#: is served only when the earlier ones are empty).
+FETCH_ORDERS: tuple[str, ...] = ("weighted", "strict")
+#: GitLab's: sidekiq-cluster passes every queue as ``-q NAME,COUNT``.
+DEFAULT_FETCH_ORDER = "weighted"
 
 #: Routing and process variables of the sidekiq and rails hosts (None: unset, no default value:
 #: the engine decides, e.g. the concurrency model).
@@ -52,6 +65,7 @@ SIDEKIQ_DEFAULTS: dict[str, Any] = {
     "sidekiq_worker_catalog": None,
     "sidekiq_redis_shard": None,
     "sidekiq_query_strict": True,
+    "sidekiq_fetch_order": DEFAULT_FETCH_ORDER,
 }
 
 #: The data tier and the producers, for the connection checks (simulator.fleet.checks).

@@ -16,7 +16,9 @@ from typing import Any
 
 from ..errors import FleetError, QueueGroupError, excerpt
 from .catalog import Catalog
-from .defaults import DEFAULT_CONCURRENCY  # GitLab 17+ threads per process: one table
+
+# GitLab 17+ threads per process and GitLab's fetch order: one table.
+from .defaults import DEFAULT_CONCURRENCY, DEFAULT_FETCH_ORDER, FETCH_ORDERS
 from .query import parse_query
 from .queue_names import QUEUE_NAME_HINT, check_queue_name
 
@@ -27,14 +29,6 @@ def queue_weights(queues: Sequence[str]) -> dict[str, int]:
     for queue in queues:
         out[queue] = out.get(queue, 0) + 1
     return out
-
-
-#: How a process orders its queues: ``weighted`` (``-q NAME,WEIGHT``: before every fetch the
-#: list is shuffled, weighted; GitLab's sidekiq-cluster) or ``strict`` (``-q NAME``: a later queue
-#: is served only when the earlier ones are empty).
-FETCH_ORDERS = ("weighted", "strict")
-#: GitLab's: sidekiq-cluster passes every queue as ``-q NAME,COUNT``.
-DEFAULT_FETCH_ORDER = "weighted"
 
 
 def is_strict(queues: Sequence[str]) -> bool:
@@ -201,11 +195,14 @@ def expand_queue_groups(
     """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix.
 
     ``fetch_order`` is every process's queue order (``weighted``, GitLab's, or ``strict``)."""
-    if fetch_order not in FETCH_ORDERS:
+    if not isinstance(fetch_order, str) or fetch_order not in FETCH_ORDERS:
         raise QueueGroupError(
             f"the fetch order must be weighted or strict, not {excerpt(fetch_order)}",
             file=source,
-            hint="weighted: -q NAME,1 as GitLab's sidekiq-cluster starts Sidekiq; strict: -q NAME",
+            rule="sidekiq_fetch_order",
+            hint="remove sidekiq_fetch_order (weighted: every queue as -q NAME,1, as GitLab's "
+            "sidekiq-cluster starts Sidekiq) or set `sidekiq_fetch_order: strict` (-q NAME: a "
+            "later queue only when the earlier ones are empty)",
         )
     for name, flag in (("sidekiq_queue_selector", selector), ("sidekiq_negate", negate),
                        ("sidekiq_query_strict", strict)):

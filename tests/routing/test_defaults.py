@@ -5,6 +5,7 @@ ones: queue groups ``default,mailers``, 20 threads, min/max only when set and co
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,81 @@ def test_role_defaults_leave_the_choice_to_the_engine_or_agree_with_it():
             continue
         disagree.append(f"{path}: {name}: {value!r} (engine: {ours!r})")
     assert not disagree, disagree
+
+
+# -- fetch order: weighted (GitLab's) unless an inventory asks for strict ------------------
+
+
+def test_fetch_order_default_is_gitlabs_weighted():
+    assert defaults.default("sidekiq_fetch_order") == "weighted"
+    assert queue_groups.DEFAULT_FETCH_ORDER == defaults.DEFAULT_FETCH_ORDER
+
+
+@pytest.mark.parametrize(("order", "args"), [
+    (None, ["-q", "a,1", "-q", "b,1"]),
+    ("weighted", ["-q", "a,1", "-q", "b,1"]),
+    ("strict", ["-q", "a", "-q", "b"]),
+])
+def test_the_filter_renders_the_fetch_order(order, args):
+    (proc,) = _plugin().sidekiq_processes(
+        ["a,b"], None, None, None, None, None, 5, None, order)
+    assert proc["sidekiq_args"] == ["-c", "5", *args]
+    assert proc["fetch_order"] == (order or "weighted")
+
+
+def test_the_filter_keeps_a_repeated_queue_weighted_even_when_strict_is_asked():
+    (proc,) = _plugin().sidekiq_processes(["a,a,b"], None, None, None, None, None, 5, None,
+                                          "strict")
+    assert proc["sidekiq_args"] == ["-c", "5", "-q", "a,2", "-q", "b,1"]
+    assert proc["fetch_order"] == "weighted"
+
+
+@pytest.mark.parametrize("order", ["fifo", "", "Strict", True])
+def test_the_filter_refuses_another_fetch_order(order):
+    with pytest.raises(AnsibleFilterError, match=r"sidekiq_fetch_order.*weighted or strict"):
+        _plugin().sidekiq_processes(["a,b"], None, None, None, None, None, 5, None, order)
+
+
+@pytest.mark.parametrize("order", [None, "weighted", "strict"])
+def test_fleetsim_plans_the_fetch_order_the_filter_renders(tmp_path, order):
+    variables = {"sidekiq_queue_groups": ["default,mailers", "mailers"]}
+    if order:
+        variables["sidekiq_fetch_order"] = order
+    plan = build_plan(load_fleet(_inventory(tmp_path, variables)))
+    planned = plan["hosts"][0]["processes"]
+    assert {p["fetch_order"] for p in planned} == {order or "weighted"}
+    rendered = _plugin().sidekiq_processes(
+        variables["sidekiq_queue_groups"], None, None, None, None, None, None, None, order)
+    assert [p["sidekiq_args"] for p in rendered] == [p["sidekiq_args"] for p in planned]
+
+
+def test_fleetsim_plan_cli_with_strict_and_with_a_bad_fetch_order(tmp_path, capsys):
+    from simulator.cli.main import main
+
+    inv = _inventory(tmp_path, {"sidekiq_fetch_order": "strict"})
+    assert main(["plan", "-i", str(inv), "--json"]) == 0
+    out = capsys.readouterr().out
+    (host,) = json.loads(out)["hosts"]
+    (proc,) = host["processes"]
+    assert proc["strict"] and proc["fetch_order"] == "strict"
+    assert proc["sidekiq_args"] == ["-c", "20", "-q", "default", "-q", "mailers"]
+
+    (inv / "group_vars" / "sidekiq.yml").write_text("sidekiq_fetch_order: fifo\n")
+    assert main(["plan", "-i", str(inv)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for part in (str(inv), "host sk1", "sidekiq_fetch_order", "'fifo'", "weighted or strict",
+                 "fix:"):
+        assert part in err, (part, err)
+
+
+def test_the_role_default_and_argument_spec_leave_the_fetch_order_to_the_engine():
+    role = ROOT / "roles" / "sidekiq"
+    assert yaml.safe_load((role / "defaults" / "main.yml").read_text())[
+        "sidekiq_fetch_order"] is None
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    option = spec["argument_specs"]["main"]["options"]["sidekiq_fetch_order"]
+    # choices would refuse the null default, so the role asserts the value instead.
+    assert option["type"] == "str" and "choices" not in option
+    assert "sidekiq_fetch_order" in (role / "tasks" / "assert.yml").read_text()
+    assert "sidekiq_fetch_order)" in (role / "vars" / "main.yml").read_text()
