@@ -1,5 +1,6 @@
-"""The Sidekiq metrics and health servers (roles/sidekiq_exporter/files/sidekiq_exporter.py) against a
-real redis-server holding the keys Sidekiq 6.4.1 writes (queues, stats, sets, heartbeats)."""
+"""The Sidekiq metrics and health servers (roles/sidekiq_exporter/files/sidekiq_exporter.py)
+against a real redis-server holding the keys Sidekiq 6.4.1 writes (queues, stats, sets,
+heartbeats)."""
 
 from __future__ import annotations
 

@@ -72,7 +72,9 @@ def test_role_reads_only_its_own_the_fleet_schema_and_imported_roles(role: Path)
         for name in names
         if name not in allowed
     }
-    reads = sorted(f"{name} (role {foreign[name]})" for name in _references(role) if name in foreign)
+    reads = sorted(
+        f"{name} (role {foreign[name]})" for name in _references(role) if name in foreign
+    )
     assert not reads, (
         f"roles/{role.name} reads other roles' variables: {', '.join(reads)}. Move a setting "
         "that several roles need into roles/fleet (defaults and meta/argument_specs.yml), or "

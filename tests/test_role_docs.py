@@ -42,7 +42,8 @@ def lab_roles(tmp_path, monkeypatch):
 def test_check_names_a_stale_readme(lab_roles, capsys):
     module, role = lab_roles
     specs = role / "meta" / "argument_specs.yml"
-    specs.write_text(specs.read_text().replace("Keep Redis' protected mode on", "Keep protected mode on"))
+    text = specs.read_text()
+    specs.write_text(text.replace("Keep Redis' protected mode on", "Keep protected mode on"))
     assert module.main(["--check"]) == 1
     assert "roles/redis/README.md is stale" in capsys.readouterr().err
     assert module.main([]) == 0

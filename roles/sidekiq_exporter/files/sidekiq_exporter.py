@@ -168,7 +168,7 @@ class Settings:
         ):
             raise ValueError(
                 f"metrics and health servers both want port {self.metrics_port}; give them "
-                "different ports (role: fleet_sidekiq_metrics_port, fleet_sidekiq_health_checks_port)"
+                "different ports (fleet_sidekiq_metrics_port, fleet_sidekiq_health_checks_port)"
             )
 
     @property
