@@ -99,7 +99,9 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     def key(job) -> str:
         return model.classes[job.cls].key
 
-    waiting = Counter(key(job) for d in model.queues for job in d)
+    # Waiting: in a queue, or pushed and not poppable yet (enqueue_visible_s).
+    waiting = Counter(key(job) for d in model.queues for job in d) + Counter(
+        key(job) for _, _, job in model._transit)
     running = Counter(key(job) for job in model.f_job if job is not None)
     retrying = Counter(key(job) for _, _, job in model.retry_heap)
     lost = Counter(key(job) for job in model.lost_jobs)

@@ -86,7 +86,10 @@ class Arrivals(ModelState):
         if self._mix is not None:  # a rolling switch: this arrival's producer decides
             q = self._mixed(cls, q)
         self.arrived += 1
-        self._push(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
+        if self._visible:
+            self._enqueue(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
+        else:
+            self._push(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
         i += 1
         self._a_i = i
         if i < self._a_n:
@@ -131,5 +134,5 @@ class Arrivals(ModelState):
         if self._mix is not None:
             q = self._mixed(cls, q)
         self.arrived += 1
-        self._push(q, Job(cls, q, now, 0, svc, fail), now)
+        self._enqueue(q, Job(cls, q, now, 0, svc, fail), now)
         self._next_trace(now)

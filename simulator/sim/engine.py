@@ -62,6 +62,7 @@ from .model import (
     ACTIONS,
     URGENCIES,
     JobClass,
+    Overheads,
     Process,
     Scenario,
     ServiceTime,
@@ -230,6 +231,12 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
         self._arr_cbs = [self._on_arrival]
         self._arr_ev = Tick()
         self.idle: list[deque[int]] = [deque() for _ in procs]
+        overheads = scenario.overheads
+        self._visible = overheads.enqueue_visible_s
+        self._hold = overheads.hold_s
+        self._transit = deque()
+        self._transit_ev = Tick()
+        self._transit_cbs = [self._on_visible]
         self._setup_cpu(scenario, classes, procs)
         n_initial = len(scenario.processes)
         # Slots of listen events start down.
@@ -296,6 +303,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
             duration=self.duration,
             bin_width=bin_width,
             targets=scenario.targets,
+            hold_s=self._hold,
         )
         self.records = []
         self.idle_log: list[tuple[int, float, float]] = []
@@ -403,6 +411,9 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
         self._sample_stranded(self.duration)
         self._finish()
         in_queues = {self.queue_names[i]: len(d) for i, d in enumerate(self.queues) if d}
+        for _, q, _job in self._transit:  # pushed, not poppable yet: in Redis for the producer
+            name = self.queue_names[q]
+            in_queues[name] = in_queues.get(name, 0) + 1
         routed = set(self.route_table) | set(self._mix or ())
         unserved = [q for i, q in enumerate(self.queue_names)
                     if not self.cfg_listeners[i] and (self.queues[i] or i in routed)]
@@ -417,7 +428,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
             "polls": self.polls,
             "running": self.running,
             "retrying": len(self.retry_heap),
-            "in_queues": sum(len(d) for d in self.queues),
+            "in_queues": sum(len(d) for d in self.queues) + len(self._transit),
             "moved": self.moved,
             "moved_retries": self.moved_retries,
             "kept_unknown": self.kept_unknown,
@@ -454,11 +465,13 @@ def trace_classes(path: str | Path) -> set[str]:
 
 
 def mmc_scenario(c: int, lam: float, mu: float) -> Scenario:
-    """The M/M/c fleet: one queue, one process of ``c`` threads, exponential service."""
+    """The M/M/c fleet: one queue, one process of ``c`` threads, exponential service, and no
+    overhead (the queue Erlang C describes)."""
     return Scenario(
         classes=(JobClass("MmcWorker", "high", lam, ServiceTime("exponential", 1.0 / mu)),),
         processes=(Process.placed("mmc", "node-1", ("mmc",), c),),
         routes={"MmcWorker": ("mmc", None)},
+        overheads=Overheads.zero(),
     )
 
 

@@ -6,6 +6,15 @@ non-empty queue in strict order, or in a weighted shuffle (weighted sampling wit
 replacement: P(first = q) = w_q / sum w); with nothing waiting it blocks.  A completion is
 the fetcher's own reusable :class:`~simulator.sim.kernel.Tick`; a job with a CPU part first
 goes through its process's GVL (:mod:`simulator.sim.cpu`).
+
+Overheads (:mod:`simulator.sim.overheads`): a producer's or the poller's push reaches the queue
+``enqueue_visible_s`` later (:meth:`Fetchers._enqueue`: one reusable event for every job in
+transit, which arrive in push order); a thread that takes a job holds it ``fetch_round_trip_s +
+dispatch_s`` (``_hold``) before the execution starts.  The hold is planned with the job's
+waiting part -- the completion is one event at ``taken + hold + service`` -- so it costs no
+event; with a CPU part, the part enters the GVL when the job is taken (up to ``_hold`` early,
+a millisecond or two against Ruby's 100 ms time slice).  With zero overheads every time is the
+same float as without them.
 """
 
 from __future__ import annotations
@@ -53,6 +62,30 @@ class Fetchers(ModelState):
                 self.queues[q].append(job)
             self.nonempty.add(q)
 
+    def _enqueue(self, q: int, job: Job, now: float) -> None:
+        """A new push (arrival, replay, due retry): poppable ``enqueue_visible_s`` later."""
+        visible = self._visible
+        if not visible:
+            self._push(q, job, now)
+            return
+        transit = self._transit
+        transit.append((now + visible, q, job))
+        if len(transit) == 1:
+            ev = self._transit_ev
+            ev.callbacks = self._transit_cbs
+            self.at(now + visible, ev)
+
+    def _on_visible(self, ev: Tick) -> None:
+        """The oldest pushes in transit reach their queues (the same delay for all: FIFO)."""
+        now = ev.due
+        transit = self._transit
+        while transit and transit[0][0] <= now:
+            _, q, job = transit.popleft()
+            self._push(q, job, now)
+        if transit:
+            ev.callbacks = self._transit_cbs
+            self.at(transit[0][0], ev)
+
     def _unrouted(self, job: Job) -> int:
         """A class with no queue index (cannot happen with complete routes): its own name."""
         key = self.classes[job.cls].key
@@ -66,16 +99,17 @@ class Fetchers(ModelState):
         p = self.f_proc[fid]
         self.p_busy[p] += 1
         self.f_job[fid] = job
-        self.f_start[fid] = now
+        hold = self._hold  # fetch round trip + dispatch: the execution starts then
+        self.f_start[fid] = now + hold
         self.f_handed[fid] = handed
         share = self.cls_cpu[job.cls]
         if share:  # the CPU part first, on the process's GVL (simulator.sim.cpu)
             cpu = job.service * share
-            if cpu > 0 and self._gvl_enter(p, fid, cpu, job.service - cpu, now):
+            if cpu > 0 and self._gvl_enter(p, fid, cpu, job.service - cpu + hold, now):
                 return
         ev = self.f_ev[fid]
         ev.callbacks = self._done_cbs
-        self.at(now + job.service, ev)
+        self.at(now + hold + job.service, ev)
 
     def _on_done(self, ev: Tick) -> None:
         fid = ev.fid

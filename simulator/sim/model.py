@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..routing.queue_groups import Process
+from .overheads import Overheads
 
 __all__ = [
     "ACTIONS",
@@ -23,6 +24,7 @@ __all__ = [
     "URGENCIES",
     "FleetEvent",
     "JobClass",
+    "Overheads",
     "Process",
     "RedisCost",
     "Scenario",
@@ -189,6 +191,9 @@ class Scenario:
     #: Cores per node (``sidekiq_cpus``) that its processes' Ruby threads share; a node not
     #: listed has a core for each of its processes (simulator.sim.cpu).
     node_cpus: Mapping[str, float] = field(default_factory=dict)
+    #: Fetch round trip, dispatch and enqueue-to-visible time per job (simulator.sim.overheads:
+    #: the defaults and what each means); ``Overheads.zero()`` is the ideal queue.
+    overheads: Overheads = field(default_factory=Overheads)
 
 
 def retry_delay(count: int, rnd: random.Random) -> float:

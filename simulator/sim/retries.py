@@ -95,7 +95,7 @@ class Retries(ModelState):
             job.fails = self.retry_rnd.random() < c.failure_probability
             job.enqueued = now
             job.retries += 1
-            self._push(job.queue, job, now)
+            self._enqueue(job.queue, job, now)
         lo, hi = self._poll_bounds()
         self._schedule_poll(p, lo + (hi - lo) * self.poll_rnd.random())
 

@@ -59,11 +59,14 @@ class Sampling(ModelState):
             for fid in self.p_fetchers[p]:
                 job = self.f_job[fid]
                 if job is not None:
+                    # Taken: its wait is final (the execution starts ``_hold`` after taking).
                     start = self.f_start[fid]
-                    self.rec.add_busy(p, start, now)
+                    self.rec.add_busy(p, start - self._hold, now)
                     self.rec.add_running_wait(job.cls, job.queue, start - job.enqueued)
         self._flush()
         for d in self.queues:
             for job in d:
                 self.rec.add_censored_wait(job.cls, job.queue, now - job.enqueued)
+        for _, q, job in self._transit:  # pushed, not poppable yet: waiting too
+            self.rec.add_censored_wait(job.cls, q, now - job.enqueued)
         self.rec.finish()

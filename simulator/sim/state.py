@@ -64,6 +64,13 @@ class ModelState:
     retry_heap: list[tuple[float, int, Job]]
     _retry_seq: int
     _polling: bool  # some job can fail: the processes' pollers run
+    # Overheads (simulator.sim.overheads): pushes not yet poppable, as (visible at, queue, job)
+    # in push order, and the one event for the oldest of them.
+    _visible: float  # enqueue_visible_s
+    _hold: float  # fetch_round_trip_s + dispatch_s: a taken job's execution starts this later
+    _transit: deque[tuple[float, int, Job]]
+    _transit_ev: Tick
+    _transit_cbs: list[Callable[[Tick], None]]
     _registered: int  # processes registered in Redis (up or quiet): the pollers' count
 
     # -- processes and their fetchers (threads)
@@ -152,6 +159,7 @@ class ModelState:
 
     # -- what one part asks of another (defined by the part that owns it)
     def _push(self, q: int, job: Job, now: float, front: bool = False) -> None: ...
+    def _enqueue(self, q: int, job: Job, now: float) -> None: ...
     def _fetch(self, fid: int, now: float) -> None: ...
     def _complete(self, fid: int, now: float) -> None: ...
     def _gvl_enter(self, p: int, fid: int, cpu: float, wait: float, now: float) -> bool:

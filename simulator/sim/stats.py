@@ -219,6 +219,7 @@ class FleetRecorder:
         duration: float,
         bin_width: float,
         targets: SloTargets,
+        hold_s: float = 0.0,
     ) -> None:
         self.urgencies = URGENCIES
         u = len(URGENCIES)
@@ -236,6 +237,9 @@ class FleetRecorder:
         self.bin_width = bin_width
         self.nbins = max(1, math.ceil(duration / bin_width))
         self.targets = targets
+        #: A taken job's thread is busy this long before its execution (``started_at``)
+        #: starts: the fetch round trip and dispatch (simulator.sim.overheads).
+        self.hold_s = hold_s
         self.q_target = np.array([targets.queueing[x] for x in URGENCIES], dtype=float)
         self.e_target = np.array([targets.execution[x] for x in URGENCIES], dtype=float)
 
@@ -315,7 +319,11 @@ class FleetRecorder:
         self._add_bins(bu, wait, wait <= qt)
         self.done_bu += np.bincount(eb * nu + u, minlength=self.done_bu.size).reshape(
             self.done_bu.shape)
-        self._add_busy_vec(p, start, end, sb, eb)
+        if self.hold_s:  # the thread is busy from when it took the job
+            taken = start - self.hold_s
+            self._add_busy_vec(p, taken, end, self._bin(taken), eb)
+        else:
+            self._add_busy_vec(p, start, end, sb, eb)
         cost = np.where(handed, self.hand_cost[p, q], self.wait_cost[p, q])
         shard = self.queue_shard[q]
         self.redis += np.bincount(shard * self.nbins + sb, weights=cost,

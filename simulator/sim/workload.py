@@ -12,6 +12,8 @@ A workload is YAML::
     events:                             # optional fleet events
       - {at: 20m, action: node_down, node: sidekiq2.example.com}
     redis: {...}                        # optional cost model overrides (microseconds)
+    overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, enqueue_visible_s: 0}
+                                        # optional per-job overheads (seconds; sim/overheads.py)
     slo: {...}                          # optional target overrides
     observed: {...}                     # ignored: what logs showed (workload from-logs)
 
@@ -36,6 +38,7 @@ from ..routing.rules import Router
 from .model import (
     FleetEvent,
     JobClass,
+    Overheads,
     Process,
     RedisCost,
     Scenario,
@@ -44,12 +47,13 @@ from .model import (
     TraceSpec,
     default_cpu_share,
 )
+from .overheads import MAX_OVERHEAD_S
 
 __all__ = ["Segment", "Workload", "build_scenario", "load_workload"]
 
 _Z99 = NormalDist().inv_cdf(0.99)
 _TOP_KEYS = {"segments", "shape", "start_hour", "trace", "events", "redis", "slo", "description",
-             "observed"}
+             "observed", "overheads"}
 _SEGMENT_KEYS = {"match", "rate_per_s", "service", "failure_probability", "shape", "name"}
 _DISTRIBUTIONS = ("exponential", "lognormal", "deterministic", "empirical")
 _ACTIONS = ("node_down", "node_up", "restart", "routing")
@@ -94,6 +98,7 @@ class Workload:
     events: tuple[EventSpec, ...] = ()
     redis: RedisCost = field(default_factory=RedisCost)
     slo: SloTargets = field(default_factory=SloTargets)
+    overheads: Overheads = field(default_factory=Overheads)
 
 
 def _number(value: Any, what: str, *, file: str, rule: str, hint: str,
@@ -269,6 +274,24 @@ def _dataclass_overrides(cls: type, base: Any, raw: Any, *, file: str, rule: str
     return replace(base, **raw)
 
 
+def _overheads(raw: Any, file: str) -> Overheads:
+    """``overheads: {fetch_round_trip_s, dispatch_s, enqueue_visible_s}``: each in seconds, an
+    unset one keeps its default (simulator.sim.overheads)."""
+    names = [f.name for f in fields(Overheads)]
+    hint = ("e.g. overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, "
+            "enqueue_visible_s: 0} (seconds; all 0 for the ideal queue)")
+    if raw is None:
+        return Overheads()
+    if not isinstance(raw, dict) or set(raw) - set(names):
+        unknown = sorted(map(str, set(raw) - set(names))) if isinstance(raw, dict) else raw
+        raise WorkloadError(f"unknown overheads settings: {excerpt(unknown)}", file=file,
+                            rule="overheads", hint="known: " + ", ".join(names) + "; " + hint)
+    values = {name: _number(raw[name], f"overheads.{name}", file=file, rule="overheads",
+                            hi=MAX_OVERHEAD_S, hint=hint)
+              for name in names if name in raw}
+    return Overheads(**values)
+
+
 def _check_trace(path: Path, file: str) -> None:
     """Stream the trace once: header, numbers, non-decreasing times (class names later)."""
     rule = f"trace file {path}"
@@ -356,6 +379,7 @@ def load_workload(path: str | Path) -> Workload:
         redis=_dataclass_overrides(RedisCost, RedisCost(), raw.get("redis"), file=file,
                                    rule="redis"),
         slo=slo,
+        overheads=_overheads(raw.get("overheads"), file),
     )
 
 
@@ -476,4 +500,5 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
         redis=workload.redis,
         targets=workload.slo,
         node_cpus=node_cpus,
+        overheads=workload.overheads,
     )

@@ -46,7 +46,7 @@ def test_cpu_share_zero_is_the_plain_multi_server_model():
     # Erlang C run with cpu_share 0).
     plain = mmc_scenario(20, 16.0, 1.0)
     limited = Scenario(classes=plain.classes, processes=plain.processes, routes=plain.routes,
-                       node_cpus={"node-1": 1})
+                       node_cpus={"node-1": 1}, overheads=plain.overheads)
     a = simulate(plain, duration=3000, seed=4)
     b = simulate(limited, duration=3000, seed=4)
     assert a.counters == b.counters

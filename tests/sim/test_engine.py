@@ -41,6 +41,7 @@ from simulator.sim.jobs import Job
 from simulator.sim.model import (
     FleetEvent,
     JobClass,
+    Overheads,
     Process,
     Scenario,
     ServiceTime,
@@ -378,11 +379,13 @@ def _scenarios(draw):
                                      boot_s=draw(st.sampled_from([0.0, 10.0]))))
     max_retries = draw(st.integers(0, 3))
     node_cpus = draw(st.sampled_from([{}, {"n0": 1}, {"n0": 0.5, "n1": 1}]))
+    # Overheads as large as the services, so events fall inside the hold and the transit.
+    overheads = draw(st.sampled_from([Overheads.zero(), Overheads(), Overheads(0.3, 0.7, 2.0)]))
 
     def build(trace: TraceSpec) -> Scenario:
         return Scenario(classes=classes, processes=tuple(processes), routes=routes,
                         events=tuple(events), max_retries=max_retries, trace=trace,
-                        node_cpus=node_cpus)
+                        node_cpus=node_cpus, overheads=overheads)
 
     return rows, build
 

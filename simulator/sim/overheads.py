@@ -1,0 +1,76 @@
+"""The time Sidekiq and Redis spend around a job besides its own execution: the one place the
+engine's overhead constants live (docs/simulator.md, "Overheads").
+
+* ``enqueue_visible_s``: from the moment a producer pushes a job (its ``enqueued_at``) until a
+  fetcher can pop it (the LPUSH reaching Redis). The job waits meanwhile; no thread is held.
+* ``fetch_round_trip_s``: a thread that finds work (a job waiting when it asks, or a job handed
+  to it while it blocks) gets it one ``BRPOP``/``BZPOPMIN`` round trip later.
+* ``dispatch_s``: Sidekiq's processor before the job's ``perform`` runs (parse the payload,
+  build the worker, the server middleware).
+
+The last two hold the thread: the job counts as taken (it is no longer in Redis) but its
+execution starts ``fetch_round_trip_s + dispatch_s`` later, so its queueing time (enqueued to
+execution start, as GitLab's ``scheduling_latency_s``/``queue_duration_s`` measure it) and the
+thread's busy time include them. A saturated thread serves at most
+``1 / (service + fetch_round_trip_s + dispatch_s)`` jobs a second.
+
+The defaults are small figures for a LAN (Redis well under a millisecond away, a plain worker's
+middleware) until the lab measures them; :meth:`Overheads.zero` is the ideal queue the
+queueing-theory checks compare with (M/M/c, Erlang C), and the engine as it was before
+overheads were modelled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+__all__ = [
+    "DEFAULT_DISPATCH_S",
+    "DEFAULT_ENQUEUE_VISIBLE_S",
+    "DEFAULT_FETCH_ROUND_TRIP_S",
+    "MAX_OVERHEAD_S",
+    "Overheads",
+]
+
+#: One Redis round trip on a LAN (client to Redis and back, with Redis' own work): 0.5 ms.
+DEFAULT_FETCH_ROUND_TRIP_S = 0.0005
+#: Sidekiq's processor per job (JSON parse, worker instance, server middleware): 1 ms.
+DEFAULT_DISPATCH_S = 0.001
+#: A pushed job is poppable at once (the producer's LPUSH is in Redis when ``enqueued_at`` is
+#: taken, to within the round trip above).
+DEFAULT_ENQUEUE_VISIBLE_S = 0.0
+#: Largest overhead a workload may give: anything longer is a mistake of units (ms for s).
+MAX_OVERHEAD_S = 60.0
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Per-job overheads (seconds, each finite and 0 or more). To be calibrated by the lab."""
+
+    fetch_round_trip_s: float = DEFAULT_FETCH_ROUND_TRIP_S
+    dispatch_s: float = DEFAULT_DISPATCH_S
+    enqueue_visible_s: float = DEFAULT_ENQUEUE_VISIBLE_S
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or not 0.0 <= value <= MAX_OVERHEAD_S):
+                raise ValueError(
+                    f"overhead {f.name} is {value!r}: give seconds from 0 to {MAX_OVERHEAD_S:g}")
+
+    @classmethod
+    def zero(cls) -> Overheads:
+        """No overhead: the ideal queue (jobs start the instant a thread is free)."""
+        return cls(0.0, 0.0, 0.0)
+
+    @property
+    def hold_s(self) -> float:
+        """Time a thread holds a job before its execution starts."""
+        return self.fetch_round_trip_s + self.dispatch_s
+
+    @property
+    def total_s(self) -> float:
+        """What the overheads add to a job's time in the system when no job waits for a thread."""
+        return self.hold_s + self.enqueue_visible_s
