@@ -88,6 +88,29 @@ module SampleApp
     end
   end
 
+  # Runs the block and adds its wall time to the job's external_http_duration_s; returns the
+  # block's value.
+  def timed_external
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    yield
+  ensure
+    spent = Thread.current[:sample_app_external_s]
+    if spent
+      Thread.current[:sample_app_external_s] = spent + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+    end
+  end
+
+  # Keeps a core busy in Ruby (holding the GVL) until this thread has used `seconds` of CPU.
+  def burn_cpu(seconds)
+    return unless seconds.positive?
+
+    clock = Process::CLOCK_THREAD_CPUTIME_ID
+    done = Process.clock_gettime(clock) + seconds
+    x = 1
+    x = ((x * 31) + 7) % 1_000_003 while Process.clock_gettime(clock) < done
+    x
+  end
+
   def migrate!
     conn = PG.connect(connect_timeout: 5, application_name: "sample-app-migrate")
     existed = conn.exec_params("SELECT to_regclass($1) IS NOT NULL AS present", [TABLE])[0]["present"] == "t"

@@ -15,7 +15,9 @@ require "time"
 #                     job_status, enqueued_at, created_at (ISO 8601 UTC), retry_count when
 #                     retried, scheduling_latency_s and queue_duration_s (enqueued to started),
 #                     and on done/fail duration_s, cpu_s (the thread's CPU time),
-#                     db_duration_s (time in SampleApp.timed_db) and completed_at; fail lines
+#                     db_duration_s (time in SampleApp.timed_db), external_http_duration_s
+#                     (time a worker spent waiting on something outside: SampleApp.timed_external)
+#                     and completed_at; fail lines
 #                     also error_class and error_message
 #
 # SAMPLE_APP_LOG_FORMAT=text keeps Sidekiq's own log format (nothing is installed).
@@ -111,6 +113,7 @@ module SampleApp
     def call(_worker, job, queue)
       fields = start(job, queue)
       Thread.current[:sample_app_db_s] = 0.0
+      Thread.current[:sample_app_external_s] = 0.0
       cpu = JsonLog.thread_cpu
       clock = JsonLog.monotonic
       begin
@@ -122,6 +125,7 @@ module SampleApp
       finish(:info, "done", fields, clock, cpu, nil) if fields
     ensure
       Thread.current[:sample_app_db_s] = nil
+      Thread.current[:sample_app_external_s] = nil
     end
 
     private
@@ -165,6 +169,8 @@ module SampleApp
       line["cpu_s"] = JsonLog.round(now_cpu - cpu) if cpu && now_cpu
       db = Thread.current[:sample_app_db_s]
       line["db_duration_s"] = JsonLog.round(db) if db
+      external = Thread.current[:sample_app_external_s]
+      line["external_http_duration_s"] = JsonLog.round(external) if external&.positive?
       line["completed_at"] = JsonLog.iso(Time.now.to_f)
       if error
         line["error_class"] = error.class.name

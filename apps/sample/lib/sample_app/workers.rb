@@ -60,3 +60,20 @@ class AuditEventWorker < SampleApp::Job
     record(batch)
   end
 end
+
+# The fidelity workloads' job (docs/fidelity.md): `cpu_s` seconds of Ruby on a core (measured
+# as this thread's CPU time, so a job that waits for the GVL or a core still does all its work),
+# then `wait_s` seconds of waiting that holds no GVL (a stand-in for an HTTP call), logged as
+# external_http_duration_s. Writes nothing to PostgreSQL: its only record is the JSON log.
+class FidelityWorker < SampleApp::Job
+  sidekiq_options retry: false
+
+  def perform(_batch, cpu_s = 0.0, wait_s = 0.0)
+    SampleApp.burn_cpu(cpu_s.to_f)
+    SampleApp.timed_external { sleep(wait_s.to_f) } if wait_s.to_f.positive?
+  end
+end
+
+# The same job on its own queue: the bulk side of the fetch-order workload.
+class FidelityBulkWorker < FidelityWorker
+end
