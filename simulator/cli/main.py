@@ -196,6 +196,11 @@ def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="take the worker catalog the inventory names")
     logs.add_argument("--service", choices=("empirical", "lognormal"), default="empirical",
                       help="execution time: empirical slices (default) or a lognormal fit")
+    logs.add_argument("--service-time", choices=("duration", "demand"), default="duration",
+                      help="what a job's service is: its logged duration_s (default), or its "
+                           "own demand, cpu_s plus the logged waits (db, gitaly, redis, "
+                           "external_http), for logs of a fleet whose jobs waited for the GVL "
+                           "or a core")
     logs.add_argument("--samples", type=options.positive_int, default=100, metavar="K",
                       help="empirical slices per class (default 100)")
     logs.set_defaults(func="workload:cmd_from_logs")

@@ -26,9 +26,10 @@ _HEADER = """\
 #                        the simulator's: failure_probability and Sidekiq's retry schedule)
 #   shape.hourly         each hour of the day's (UTC) rate over rate_per_s; 1 where no log
 #                        covers the hour
-#   service              execution time (duration_s): empirical means of equal-probability
-#                        slices, or a lognormal through the mean and p99 (--service lognormal);
-#                        cpu_share = sum(cpu_s) / sum(duration_s), clipped to [0, 1] (absent
+#   service              execution time (duration_s; with --service-time demand, cpu_s plus
+#                        the logged waits): empirical means of equal-probability slices, or a
+#                        lognormal through the mean and p99 (--service lognormal);
+#                        cpu_share = sum(cpu_s) / sum(that time), clipped to [0, 1] (absent
 #                        where the logs have no cpu_s: the simulator's default applies)
 #   failure_probability  fail / (done + fail), executions Sidekiq interrupted left out
 # start_hour is the hour of day (UTC) where the logs begin. observed: what the logs show
@@ -133,6 +134,7 @@ def cmd_from_logs(args: argparse.Namespace) -> int:
     logs = read_logs(args.files, progress=lambda total, label: progress(total, label, "MiB"))
     seconds = time.perf_counter() - started
     built = build_workload(logs, catalog, samples=args.samples, service=args.service,
+                           service_time=args.service_time,
                            sources=args.files)
     _write(args.output, dump_workload(built.document))
     _report(built, args, seconds)

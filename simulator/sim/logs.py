@@ -136,7 +136,12 @@ class ClassStats:
     db_s: float = 0.0
     gitaly_s: float = 0.0
     redis_s: float = 0.0
+    external_s: float = 0.0
     waits_of_s: float = 0.0  # duration of the executions that reported any *_duration_s
+    #: The job's own demand per execution (cpu_s + the instrumented waits, at most duration_s):
+    #: its execution time without waiting for the GVL or a core (``--service-time demand``).
+    demand: LogSketch = field(default_factory=LogSketch)
+    demand_cpu_s: float = 0.0
     latency_start: LogSketch = field(default_factory=LogSketch)
     #: From done/fail lines, kept only until a start line brings the latency.
     latency_end: LogSketch = field(default_factory=LogSketch)
@@ -363,11 +368,18 @@ def _read_lines(stream: io.BufferedIOBase, raw: io.BufferedReader, report: FileR
             db = _seconds(get("db_duration_s"))
             gitaly = _seconds(get("gitaly_duration_s"))
             redis = _seconds(get("redis_duration_s"))
-            if db is not None or gitaly is not None or redis is not None:
+            external = _seconds(get("external_http_duration_s"))
+            if db is not None or gitaly is not None or redis is not None or external is not None:
                 stats.db_s += db or 0.0
                 stats.gitaly_s += gitaly or 0.0
                 stats.redis_s += redis or 0.0
+                stats.external_s += external or 0.0
                 stats.waits_of_s += duration
+            if type(cpu) in _NUMBERS and 0 <= cpu < _INF:
+                own = min(cpu + (db or 0.0) + (gitaly or 0.0) + (redis or 0.0)
+                          + (external or 0.0), duration)
+                stats.demand.add(own)
+                stats.demand_cpu_s += min(cpu, own)
         if not stats.start_latency_seen:  # GitLab writes the latency on start lines
             latency = _latency(data, t, duration)
             if latency is not None:
@@ -478,9 +490,11 @@ class Flow(list[Any]):
     """A list the YAML writer puts on one line (samples, hourly multipliers)."""
 
 
-def _service(stats: ClassStats, kind: str, samples: int) -> tuple[dict[str, Any], str | None]:
-    """The service entry and, when the lognormal fit was refused, why."""
-    sketch = stats.duration
+def _service(stats: ClassStats, kind: str, samples: int,
+             sketch: LogSketch | None = None) -> tuple[dict[str, Any], str | None]:
+    """The service entry (from ``sketch``, default the durations) and, when the lognormal fit
+    was refused, why."""
+    sketch = stats.duration if sketch is None else sketch
     empirical = {"distribution": "empirical", "samples": Flow(
         _sig(v) for v in sketch.bin_means(samples))}
     if kind != "lognormal":
@@ -506,7 +520,7 @@ class Built:
 
 def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
                    service: str = "empirical", cpu_share_in_service: bool = True,
-                   sources: Iterable[str] = ()) -> Built:
+                   service_time: str = "duration", sources: Iterable[str] = ()) -> Built:
     """The workload document (a dict for YAML) from the aggregates.
 
     * one segment per class the catalog knows (``match: worker_name=CLASS``), in descending
@@ -520,13 +534,21 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
     * ``cpu_share`` = sum(cpu_s) / sum(duration_s), clipped to [0, 1]: in ``service`` (unless
       ``cpu_share_in_service`` is false; absent without cpu_s: the loader's default applies),
       and under ``observed.classes``;
+    * ``service_time="demand"``: the service is each execution's own demand, ``cpu_s`` plus
+      the instrumented waits (``db_duration_s``, ``gitaly_duration_s``, ``redis_duration_s``,
+      ``external_http_duration_s``), at most ``duration_s``: the execution without the time it
+      waited for the GVL or a core, which the simulator's CPU model adds back for the fleet it
+      simulates; ``cpu_share`` is then cpu_s over that demand. Classes without ``cpu_s`` keep
+      their durations (a note names them);
     * ``start_hour``: the hour of day (UTC) where the logs begin;
     * ``observed``: files, window, queueing and execution per urgency and per class.
     """
     notes: list[str] = []
     exposure = logs.exposure()
-    # An hour the logs only touch (the last line just after it begins) is left out.
-    valid = {h: s for h, s in exposure.items() if s >= MIN_EXPOSURE_S}
+    # An hour the logs only touch (the last line just after it begins) is left out, unless the
+    # logs cover less than an hour in all (a short test run that crosses a clock hour).
+    short = sum(exposure.values()) < 3600.0
+    valid = {h: s for h, s in exposure.items() if s > 0 and (short or s >= MIN_EXPOSURE_S)}
     by_hod = [0.0] * 24
     for h, seconds in valid.items():
         by_hod[h % 24] += seconds
@@ -538,6 +560,7 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
     unmatched: dict[str, int] = {}
     no_duration: list[str] = []
     refused: list[str] = []
+    no_demand: list[str] = []
     urgency_of: dict[str, str] = {}
     order = sorted(logs.classes.items(), key=lambda kv: (-kv[1].executed, kv[0]))
     for name, stats in order:
@@ -564,7 +587,7 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
         }
         if stats.waits_of_s > 0:
             for key, total in (("db", stats.db_s), ("gitaly", stats.gitaly_s),
-                               ("redis", stats.redis_s)):
+                               ("redis", stats.redis_s), ("external_http", stats.external_s)):
                 entry[f"{key}_share"] = round(min(total / stats.waits_of_s, 1.0), 4)
         entry["queueing"] = _latency_dict(stats.latency)
         entry["execution"] = _latency_dict(stats.duration)
@@ -575,11 +598,20 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
         if not stats.duration.n:
             no_duration.append(name)
             continue
-        svc, why = _service(stats, service, samples)
+        share = stats.cpu_share
+        sketch = None
+        if service_time == "demand":
+            if stats.demand.n and stats.demand.mean:
+                sketch = stats.demand
+                share = min(max(stats.demand_cpu_s / (stats.demand.mean * stats.demand.n),
+                                0.0), 1.0)
+            else:
+                no_demand.append(name)
+        svc, why = _service(stats, service, samples, sketch)
         if why:
             refused.append(f"{name} ({why})")
-        if cpu_share_in_service and stats.cpu_share is not None:
-            svc["cpu_share"] = round(stats.cpu_share, 4)
+        if cpu_share_in_service and share is not None:
+            svc["cpu_share"] = round(share, 4)
         segment: dict[str, Any] = {"name": name, "match": f"worker_name={name}",
                                    "rate_per_s": _sig(rate)}
         if rate > 0 and len(hours_of_day) > 1:
@@ -601,6 +633,9 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
     if no_duration:
         notes.append(f"{len(no_duration)} class(es) without duration_s left out of the "
                      f"segments: {', '.join(sorted(no_duration)[:5])}")
+    if no_demand:
+        notes.append(f"{len(no_demand)} class(es) without cpu_s keep their logged durations as "
+                     f"service (no demand to be had): {', '.join(sorted(no_demand)[:5])}")
     if refused:
         notes.append(f"empirical service for {len(refused)} class(es) a lognormal does not "
                      f"fit: {', '.join(refused[:3])}{', ...' if len(refused) > 3 else ''}")

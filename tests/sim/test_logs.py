@@ -330,3 +330,35 @@ def test_memory_does_not_grow_with_the_lines(tmp_path):
     small, large = footprint(1000), footprint(10_000)
     assert large[0] <= small[0] + 5 and large[1] <= small[1] + 5
     assert large[2] == small[2] == 1 and large[3] <= 2 and small[3] <= 2
+
+
+def test_demand_service_leaves_out_the_time_spent_waiting_for_the_gvl(tmp_path, catalog):
+    """Jobs of 10 ms CPU and 40 ms of logged waiting that took 200 ms (they waited for the GVL):
+    --service-time demand gives a 50 ms service with cpu_share 0.2; the default keeps 200 ms."""
+    jobs = [Job(LOW, T0 + i, duration=0.2, cpu=0.01,
+                extra={"db_duration_s": 0.015, "external_http_duration_s": 0.025})
+            for i in range(500)]
+    jobs += [Job(HIGH, T0 + i, duration=0.1) for i in range(50)]  # no cpu_s: keeps duration
+    path = write(tmp_path / "current", render(jobs))
+    built = build_workload(read_logs([str(path)]), catalog, service_time="demand")
+    seg = _segment(built.document, LOW)
+    assert np.mean(seg["service"]["samples"]) == pytest.approx(0.05, rel=1e-3)
+    assert seg["service"]["cpu_share"] == pytest.approx(0.2, abs=1e-3)
+    assert built.document["observed"]["classes"][LOW]["external_http_share"] == pytest.approx(
+        0.125, abs=1e-3)
+    assert np.mean(_segment(built.document, HIGH)["service"]["samples"]) == pytest.approx(0.1)
+    assert any("without cpu_s keep their logged durations" in n and HIGH in n
+               for n in built.notes)
+    default = _segment(_document(catalog, [path]), LOW)
+    assert np.mean(default["service"]["samples"]) == pytest.approx(0.2, rel=1e-3)
+    assert default["service"]["cpu_share"] == pytest.approx(0.05, abs=1e-3)
+
+
+def test_a_short_run_across_a_clock_hour_keeps_both_parts(tmp_path, catalog):
+    """A 90-second test run from 10:59:15 to 11:00:45: both 45-second parts count (a log of
+    less than an hour in all has no hour it only touches)."""
+    start = T0 + 3600 - 45
+    jobs = [Job(LOW, start + i * 0.5, latency=0.0, duration=0.0) for i in range(180)]
+    doc = _document(catalog, [write(tmp_path / "current", render(jobs))])
+    assert doc["observed"]["window"]["covered_s"] == pytest.approx(89.5, abs=0.01)
+    assert _segment(doc, LOW)["rate_per_s"] == pytest.approx(180 / 89.5, rel=1e-4)
