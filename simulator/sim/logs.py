@@ -189,6 +189,8 @@ class Logs:
     classes: dict[str, ClassStats] = field(default_factory=dict)
     #: Clock hour (epoch seconds // 3600) -> [first, last] job line time seen in it.
     hours: dict[int, list[float]] = field(default_factory=dict)
+    #: First and last arrival (enqueued_at of a first attempt) seen, whatever the class.
+    arrivals_span: list[float] = field(default_factory=list)
 
     @property
     def job_lines(self) -> int:
@@ -392,6 +394,13 @@ def _read_lines(stream: io.BufferedIOBase, raw: io.BufferedReader, report: FileR
             if arrived is None:
                 arrived = t - (duration or 0.0)
             ah = int(arrived // 3600)
+            span = logs.arrivals_span
+            if not span:
+                span.extend((arrived, arrived))
+            elif arrived < span[0]:
+                span[0] = arrived
+            elif arrived > span[1]:
+                span[1] = arrived
             arrivals = stats.arrivals
             arrivals[ah] = arrivals.get(ah, 0) + 1
     return lines
@@ -554,6 +563,14 @@ def build_workload(logs: Logs, catalog: Catalog, *, samples: int = 100,
         by_hod[h % 24] += seconds
     covered = sum(by_hod)
     hours_of_day = [h for h in range(24) if by_hod[h] > 0]
+    span = logs.arrivals_span
+    if short and span and span[1] > span[0]:
+        # A test run, not an instance's day: the rates are over the span of the arrivals (the
+        # lines go on while the last jobs drain, which would dilute them), with no hourly shape.
+        covered = span[1] - span[0]
+        hours_of_day = hours_of_day[:1]
+        notes.append(f"the logs cover less than an hour: rates are over the {covered:.1f} s "
+                     "from the first to the last arrival (enqueued_at), without hourly shape")
 
     segments: list[dict[str, Any]] = []
     observed_classes: dict[str, Any] = {}

@@ -356,9 +356,19 @@ def test_demand_service_leaves_out_the_time_spent_waiting_for_the_gvl(tmp_path, 
 
 def test_a_short_run_across_a_clock_hour_keeps_both_parts(tmp_path, catalog):
     """A 90-second test run from 10:59:15 to 11:00:45: both 45-second parts count (a log of
-    less than an hour in all has no hour it only touches)."""
+    less than an hour in all has no hour it only touches), and the rate is over the span of
+    the arrivals, not diluted by the lines of the last jobs draining."""
     start = T0 + 3600 - 45
     jobs = [Job(LOW, start + i * 0.5, latency=0.0, duration=0.0) for i in range(180)]
     doc = _document(catalog, [write(tmp_path / "current", render(jobs))])
     assert doc["observed"]["window"]["covered_s"] == pytest.approx(89.5, abs=0.01)
     assert _segment(doc, LOW)["rate_per_s"] == pytest.approx(180 / 89.5, rel=1e-4)
+
+
+def test_a_short_run_rates_over_the_arrivals_not_the_drain(tmp_path, catalog):
+    """60 s of arrivals at 2/s whose last jobs finish 30 s later: 2/s, not 120 / 90."""
+    jobs = [Job(LOW, T0 + 100 + i * 0.5, latency=0.0, duration=0.0) for i in range(120)]
+    jobs.append(Job(LOW, T0 + 159.5, latency=30.0, duration=0.0))  # drained at the end
+    built = build_workload(read_logs([str(write(tmp_path / "current", render(jobs)))]), catalog)
+    assert _segment(built.document, LOW)["rate_per_s"] == pytest.approx(121 / 59.5, rel=1e-4)
+    assert any("from the first to the last arrival" in n for n in built.notes)
