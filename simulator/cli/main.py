@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_capacity_parser(sub)
     add_migrate_parser(sub)
     add_workload_parser(sub)
+    add_import_parser(sub)
     return parser
 
 
@@ -204,6 +205,36 @@ def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
     logs.add_argument("--samples", type=options.positive_int, default=100, metavar="K",
                       help="empirical slices per class (default 100)")
     logs.set_defaults(func="workload:cmd_from_logs")
+    return p
+
+
+def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("import", help="an inventory from a fleet's own configuration")
+    sub = p.add_subparsers(dest="import_command", required=True)
+    rb = sub.add_parser(
+        "gitlab-rb", help="an inventory from Omnibus gitlab.rb files (parsed, never run)",
+        description="Read each node's /etc/gitlab/gitlab.rb without running it and write an "
+                    "inventory (DIR/hosts.yml, DIR/host_vars/HOST.yml) that fleetsim plan, "
+                    "simulate and migrate accept: groups from roles and X['enable'], the "
+                    "routing, queue group, concurrency and connection settings as the "
+                    "inventory's variables. A needed setting that is not a literal is refused "
+                    "with its line; secrets are never written. Exit 2 for unusable input.")
+    rb.add_argument("hosts", nargs="+", metavar="HOST=FILE",
+                    help="a host's inventory name and a copy of its /etc/gitlab/gitlab.rb")
+    rb.add_argument("-o", "--output", required=True, metavar="DIR",
+                    help="the inventory directory to write (new or empty)")
+    rb.add_argument("--force", action="store_true",
+                    help="write into a DIR that is not empty: hosts.yml, the hosts' host_vars "
+                         "and .catalog/ are replaced, nothing else is removed")
+    rb.add_argument("--catalog", metavar="FILE", action="append",
+                    help="the fleet's worker catalog (default: GitLab CE's, shipped), copied "
+                         "into DIR/.catalog/; repeat it for CE + EE")
+    rb.add_argument("--gitlab-version", metavar="X.Y",
+                    help="the GitLab version the nodes run (sidekiq_gitlab_version)")
+    rb.add_argument("--gitlab-compat", action="store_true",
+                    help="sidekiq_query_strict: false: read the routing queries exactly as "
+                         "GitLab does")
+    rb.set_defaults(func="import_gitlab_rb:cmd_import_gitlab_rb")
     return p
 
 
