@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 #: Most characters of an input value an error message repeats (the rest is elided).
@@ -112,6 +113,58 @@ class QueueGroupError(FleetError):
 
 class InventoryError(FleetError):
     """An Ansible inventory cannot be used."""
+
+
+class VersionError(FleetError):
+    """``sidekiq_gitlab_version`` is not a version, or a setting that GitLab version lacks."""
+
+
+#: Most errors one :class:`FleetErrors` lists in full (the rest are counted).
+LISTED_ERRORS = 25
+
+
+class FleetErrors(RoutingError):
+    """Several errors found in one pass (every bad rule of a rule set), each with its own place
+    and fix. ``str()`` lists them all (up to :data:`LISTED_ERRORS`), numbered; one error alone
+    is raised as itself (:func:`raise_all`)."""
+
+    errors: list[FleetError]
+
+    def __init__(self, errors: Sequence[FleetError], what: str = "problems") -> None:
+        flat: list[FleetError] = []
+        for error in errors:
+            flat += error.errors if isinstance(error, FleetErrors) else [error]
+        self.errors = flat
+        self.what = what
+        files = {e.file for e in flat}
+        super().__init__(f"{len(flat)} {what}", file=files.pop() if len(files) == 1 else None)
+
+    def located(self, *, file: str | None = None, rule: str | None = None) -> FleetError:
+        for error in self.errors:
+            error.located(file=file, rule=rule)
+        if file and not self.file:
+            self.file = file
+        return self
+
+    def __str__(self) -> str:
+        head = f"{self.file}: " if self.file else ""
+        count = len(self.errors)
+        listed = "all of them" if count <= LISTED_ERRORS else f"the first {LISTED_ERRORS}"
+        lines = [f"{head}{count} {self.what} ({listed}, in order):"]
+        for number, error in enumerate(self.errors[:LISTED_ERRORS], start=1):
+            text = str(error).replace("\n", "\n     ")
+            lines.append(f"  {number:>2}. {text}")
+        if len(self.errors) > LISTED_ERRORS:
+            lines.append(f"  ... and {len(self.errors) - LISTED_ERRORS} more")
+        return "\n".join(lines)
+
+
+def raise_all(errors: Sequence[FleetError], what: str = "problems") -> None:
+    """Raise nothing, the one error, or a :class:`FleetErrors` of them all."""
+    if len(errors) == 1 and not isinstance(errors[0], FleetErrors):
+        raise errors[0]
+    if errors:
+        raise FleetErrors(errors, what)
 
 
 class WorkloadError(FleetError):

@@ -2,8 +2,10 @@
 
 - ``queue_groups | sidekiq_processes(...)``: this host's Sidekiq processes (queues, weights,
   concurrency, sidekiq arguments), from the same code ``fleetsim plan`` uses; a null argument
-  takes fleetsim's default for its variable (``simulator.routing.defaults``).
-- ``'VARIABLE' | sidekiq_fleet_default``: that default (null: the engine decides, e.g. threads).
+  takes fleetsim's default for its variable (``simulator.routing.defaults``), for the host's
+  GitLab release (``sidekiq_gitlab_version``).
+- ``'VARIABLE' | sidekiq_fleet_default(version)``: that default (null: the engine decides, e.g.
+  threads), for a GitLab release (omitted: the current one).
 - ``rules | sidekiq_routing_map(catalog)``: worker class -> queue, for producers and workers.
 - ``hostvars | sidekiq_fleet_findings(groups)``: the fleet checks, for the preflight play.
 - ``hostvars | sidekiq_migration_plan(groups, target)``: the phases of a routing migration
@@ -36,17 +38,21 @@ from simulator.routing.catalog import cached_catalog
 from simulator.routing.defaults import DEFAULTS, default
 from simulator.routing.queue_groups import expand_queue_groups
 from simulator.routing.rules import Router
+from simulator.routing.versions import GitLabVersion, parse_gitlab_version
 
 
 def _catalog(path: Any) -> Any:
-    return cached_catalog(str(path) if path else None)
+    """One catalog file, a list of them (GitLab EE: CE's and EE's, merged), or ''/null."""
+    path = plain_value(path)
+    return cached_catalog(path or None)
 
 
-def _or_default(value: Any, name: str) -> Any:
-    """``value`` as plain data, or the engine's default for variable ``name`` when it is null
-    (simulator.routing.defaults: the same table fleetsim applies to an unset variable)."""
+def _or_default(value: Any, name: str, version: GitLabVersion | None = None) -> Any:
+    """``value`` as plain data, or the engine's default for variable ``name`` (for GitLab
+    ``version``) when it is null (simulator.routing.defaults: the same table fleetsim applies
+    to an unset variable)."""
     value = plain_value(value)
-    return default(name) if value is None else value
+    return default(name, version) if value is None else value
 
 
 def sidekiq_processes(
@@ -59,38 +65,59 @@ def sidekiq_processes(
     concurrency: Any = None,
     strict: Any = None,
     fetch_order: Any = None,
+    gitlab_version: Any = None,
+    routing_rules: Any = None,
 ) -> list[dict[str, Any]]:
-    """This host's processes. A null argument takes fleetsim's default for its variable:
-    queue groups ``['default,mailers']``; threads ``concurrency`` when set, else GitLab's
-    formula when min or max is set, else 20; fetch order ``weighted`` (``-q NAME,1``, GitLab's),
-    ``strict`` (``-q NAME``) only when asked."""
+    """This host's processes on its GitLab release (``gitlab_version``; null: the current one).
+    A null argument takes fleetsim's default for its variable: queue groups
+    ``['default,mailers']`` (16.10+; ``['*']`` before); threads ``concurrency`` when set, else 20
+    (17+) or GitLab's formula (before 17.0); fetch order ``weighted`` (``-q NAME,1``, GitLab's),
+    ``strict`` (``-q NAME``) only when asked. From 17.0 ``*`` means the queues of
+    ``routing_rules`` (null: GitLab's default rules) plus ``mailers``."""
     try:
+        version = parse_gitlab_version(plain_value(gitlab_version))
+        strict_queries = _or_default(strict, "sidekiq_query_strict")
+        wildcard = None
+        if version.wildcard_means_routed_queues:
+            wildcard = Router.from_rules(
+                _or_default(routing_rules, "sidekiq_routing_rules"), _catalog(catalog),
+                strict=strict_queries,
+            ).wildcard_queues()
         processes = expand_queue_groups(
-            _or_default(queue_groups, "sidekiq_queue_groups"),
+            _or_default(queue_groups, "sidekiq_queue_groups", version),
             _catalog(catalog),
             selector=_or_default(selector, "sidekiq_queue_selector"),
             negate=_or_default(negate, "sidekiq_negate"),
             min_concurrency=plain_value(min_concurrency),
             max_concurrency=plain_value(max_concurrency),
             concurrency=plain_value(concurrency),
-            strict=_or_default(strict, "sidekiq_query_strict"),
+            strict=strict_queries,
             fetch_order=_or_default(fetch_order, "sidekiq_fetch_order"),
+            gitlab_version=version,
+            wildcard_queues=wildcard,
         )
     except FleetError as exc:
         raise AnsibleFilterError(f"sidekiq_processes: {exc}") from None
     return [p.to_dict() for p in processes]
 
 
-def sidekiq_fleet_default(name: Any) -> Any:
-    """The engine's default of an inventory variable: ``'sidekiq_queue_groups' |
-    sidekiq_fleet.fleet.sidekiq_fleet_default`` -> ``['default,mailers']``. Null for variables
-    whose default is "unset" (``sidekiq_concurrency``: the engine then picks the threads)."""
+def sidekiq_fleet_default(name: Any, gitlab_version: Any = None) -> Any:
+    """The engine's default of an inventory variable for a GitLab release (omitted or null: the
+    current one): ``'sidekiq_queue_groups' | sidekiq_fleet.fleet.sidekiq_fleet_default`` ->
+    ``['default,mailers']``, ``... | sidekiq_fleet_default('16.5')`` -> ``['*']``,
+    ``'sidekiq_gitlab_version' | sidekiq_fleet_default`` -> the current release. Null for
+    variables whose default is "unset" (``sidekiq_concurrency``: the engine then picks the
+    threads)."""
     name = plain_value(name)
     if not isinstance(name, str) or name not in DEFAULTS:
         raise AnsibleFilterError(
             f"sidekiq_fleet_default: no default for {name!r}; known variables: "
             + ", ".join(sorted(DEFAULTS)))
-    return default(name)
+    try:
+        version = parse_gitlab_version(plain_value(gitlab_version))
+    except FleetError as exc:
+        raise AnsibleFilterError(f"sidekiq_fleet_default: {exc}") from None
+    return default(name, version)
 
 
 def sidekiq_routing_map(rules: Any = None, catalog: Any = None,

@@ -33,10 +33,7 @@ def cmd_route_match(args: argparse.Namespace) -> int:
     catalog = cached_catalog(args.catalog)
     query = parse_query(args.query, strict=not args.gitlab_compat, catalog=catalog)
     for note in query.notes:
-        print(
-            f"fleetsim: warning: GitLab reads this query differently at {note.render(args.query)}",
-            file=sys.stderr,
-        )
+        print(f"fleetsim: warning: {note.lead} at {note.render(args.query)}", file=sys.stderr)
     keys = sorted(w.key for w in query.select(catalog.workers))
     if args.json:
         print_json(keys)
@@ -53,8 +50,8 @@ def cmd_route_resolve(args: argparse.Namespace) -> int:
     for rule in router.rules:
         for note in rule.query.notes:
             print(
-                f"fleetsim: warning: {args.rules}, {rule.describe()}: GitLab reads this query "
-                f"differently at {note.render(rule.query.text)}",
+                f"fleetsim: warning: {args.rules}, {rule.describe()}: {note.lead} at "
+                f"{note.render(rule.query.text)}",
                 file=sys.stderr,
             )
     resolved = router.resolve()

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from ..errors import FleetError
 from ..routing.queue_groups import Process
 from ..routing.rules import MAILERS_QUEUE, Router
+from ..routing.versions import REMOVALS, deprecations
 from .connections import Budget, database_connections, redis_clients
 from .inventory import Fleet, SidekiqHost, catalog_in_inventory, read_as_inventory
 
@@ -219,6 +220,21 @@ def _no_catch_all(ctx: Context) -> Iterator[Problem]:
         )
 
 
+@check("query-note", WARNING,
+       "with `sidekiq_query_strict: false`, a rule's query that GitLab reads differently from how "
+       "it looks, or a value no worker has (strict mode refuses both)")
+def _query_note(ctx: Context) -> Iterator[Problem]:
+    for rule in ctx.router.rules:
+        for note in rule.query.notes:
+            yield (
+                "fleet",
+                f"sidekiq_routing_rules {rule.describe()}, position {note.position}: {note.lead}: "
+                f"{note.message}",
+                "fix the query (strict mode, the default, refuses it), or keep it if GitLab's "
+                "reading is what you mean",
+            )
+
+
 @check("catalog-in-inventory", ERROR,
        "the worker catalog lies in an inventory directory, where Ansible reads it as an "
        "inventory source")
@@ -226,9 +242,9 @@ def _catalog_in_inventory(ctx: Context) -> Iterator[Problem]:
     fleet = ctx.fleet
     users: dict[str, list[str]] = {}
     for name, host in fleet.hosts.items():
-        path = host.catalog_path
-        if path and read_as_inventory(path, fleet.sources):
-            users.setdefault(path, []).append(name)
+        for path in host.catalog_paths:
+            if read_as_inventory(path, fleet.sources):
+                users.setdefault(path, []).append(name)
     for path, names in users.items():
         message, fix = catalog_in_inventory(path, fleet.sources, names)
         yield "fleet", message, fix
@@ -287,8 +303,8 @@ def _min_above_max(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
 
 
 @check("concurrency-overrides-min-max", WARNING,
-       "`sidekiq_concurrency` set together with min/max (GitLab 17 rejects min/max)",
-       scope="host")
+       "`sidekiq_concurrency` set together with min/max (GitLab 16.9-16.11; 17.0 removed "
+       "min/max)", scope="host")
 def _concurrency_overrides(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
     s = sk.settings
     lo, hi = s.get("sidekiq_min_concurrency"), s.get("sidekiq_max_concurrency")
@@ -296,8 +312,24 @@ def _concurrency_overrides(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
         yield (
             sk.name,
             f"sidekiq_concurrency ({s.get('sidekiq_concurrency')}) overrides "
-            "sidekiq_min/max_concurrency (GitLab 17 rejects min/max)",
+            "sidekiq_min/max_concurrency (GitLab 17.0 removed min/max)",
             "remove sidekiq_min_concurrency and sidekiq_max_concurrency",
+        )
+
+
+@check("deprecated-setting", WARNING,
+       "a setting the host's GitLab version deprecates and GitLab 17.0 removed "
+       "(`sidekiq_queue_selector`, `sidekiq_negate`, min/max concurrency)", scope="host")
+def _deprecated_setting(ctx: Context, sk: SidekiqHost) -> Iterator[Problem]:
+    s = sk.settings
+    found = deprecations({r.variable: s.get(r.variable) for r in REMOVALS}, sk.gitlab_version)
+    if found:
+        yield (
+            sk.name,
+            "; ".join(f"{r.variable} ({r.gitlab}) is deprecated since GitLab {r.deprecated} and "
+                      f"removed in {r.removed}" for r in found)
+            + f": this fleet (GitLab {sk.gitlab_version}) cannot upgrade to 17.0 with it",
+            "; ".join(f"{r.variable}: {r.instead}" for r in found),
         )
 
 

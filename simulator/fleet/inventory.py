@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FleetError, InventoryError, excerpt
-from ..routing.catalog import Catalog, cached_catalog
-from ..routing.defaults import SIDEKIQ_DEFAULTS, default, threads_model
+from ..errors import FleetError, InventoryError, VersionError, excerpt
+from ..routing.catalog import Catalog, cached_catalog, catalog_paths
+from ..routing.defaults import SIDEKIQ_DEFAULTS, VERSIONED_DEFAULTS, default, threads_model
 from ..routing.queue_groups import Process, expand_queue_groups
 from ..routing.rules import Router
+from ..routing.versions import VARIABLE as VERSION_VAR
+from ..routing.versions import GitLabVersion, parse_gitlab_version
 
 GROUPS = ("redis", "postgresql", "gitaly", "rails", "sidekiq", "loadbalancer")
 #: Routing/process variables this package reads on rails and sidekiq hosts, with their defaults
@@ -58,12 +60,30 @@ class HostSettings:
     groups: tuple[str, ...]
     vars: dict[str, Any]
     base_dir: str | None = None
+    #: Where each variable was read ("FILE:LINE"), when ansible-core says (:func:`value_origin`).
+    origins: dict[str, str] = field(default_factory=dict)
+    #: The inventory (for messages about a variable whose origin is unknown).
+    source: str | None = None
+
+    def where(self, key: str) -> str | None:
+        """The file that set ``key`` (with its line), else the inventory."""
+        return self.origins.get(key) or self.source
+
+    @property
+    def gitlab_version(self) -> GitLabVersion:
+        """``sidekiq_gitlab_version`` (unset: the current release); a bad value is an error
+        naming the file and the variable."""
+        return parse_gitlab_version(self.vars.get(VERSION_VAR), file=self.where(VERSION_VAR),
+                                    rule=f"host {self.name}, {VERSION_VAR}")
 
     def get(self, key: str) -> Any:
-        """The variable's value, or its default (simulator.routing.defaults) when unset."""
+        """The variable's value, or its default (simulator.routing.defaults) for this host's
+        GitLab release when unset."""
         value = self.vars.get(key)
         if value is None:
-            return default(key) if key in SIDEKIQ_VARS else None
+            if key not in SIDEKIQ_VARS:
+                return None
+            return default(key, self.gitlab_version if key in VERSIONED_DEFAULTS else None)
         return value
 
     def flag(self, key: str, source: str | None = None) -> bool:
@@ -80,13 +100,16 @@ class HostSettings:
         )
 
     @property
-    def catalog_path(self) -> str | None:
-        path = self.vars.get("sidekiq_worker_catalog")
-        if not path:
-            return None
-        if not os.path.isabs(path) and self.base_dir:
-            path = os.path.join(self.base_dir, path)
-        return str(path)
+    def catalog_paths(self) -> tuple[str, ...]:
+        """``sidekiq_worker_catalog`` as files (one, or several merged: GitLab EE's CE and EE
+        ``all_queues.yml``), relative ones relative to the inventory directory; () for CE's."""
+        try:
+            paths = catalog_paths(self.vars.get("sidekiq_worker_catalog"))
+        except FleetError as exc:
+            raise exc.located(file=self.where("sidekiq_worker_catalog"),
+                              rule=f"host {self.name}, sidekiq_worker_catalog") from None
+        return tuple(p if os.path.isabs(p) or not self.base_dir else
+                     os.path.join(self.base_dir, p) for p in paths)
 
 
 @dataclass
@@ -97,13 +120,19 @@ class SidekiqHost:
     settings: HostSettings
 
     @property
+    def gitlab_version(self) -> GitLabVersion:
+        return self.settings.gitlab_version
+
+    @property
     def threads_model(self) -> str:
         """What sets this host's threads per process (simulator.routing.defaults.threads_model):
-        ``fixed`` (sidekiq_concurrency), ``formula`` (min/max) or ``default`` (20)."""
+        ``fixed`` (sidekiq_concurrency), ``formula`` (GitLab's before 17.0: queues + 1 within
+        min/max) or ``default`` (20, GitLab 17+)."""
         s = self.settings
         return threads_model(min_concurrency=s.get("sidekiq_min_concurrency"),
                              max_concurrency=s.get("sidekiq_max_concurrency"),
-                             concurrency=s.get("sidekiq_concurrency"))
+                             concurrency=s.get("sidekiq_concurrency"),
+                             gitlab_version=self.gitlab_version)
 
     @property
     def cpus(self) -> int | None:
@@ -123,6 +152,7 @@ class SidekiqHost:
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.name,
+            "gitlab_version": str(self.gitlab_version),
             "redis_shard": self.shard,
             "threads_model": self.threads_model,
             "processes": [p.to_dict() for p in self.processes],
@@ -150,7 +180,9 @@ class Fleet:
         *,
         source: str = "<inventory>",
         sources: tuple[str, ...] = (),
+        origins: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Fleet:
+        """``origins``: per host, where each variable was read (``load_fleet`` knows)."""
         members = {g: list(groups.get(g) or []) for g in GROUPS}
 
         def settings(name: str, keys: tuple[str, ...]) -> HostSettings:
@@ -158,7 +190,8 @@ class Fleet:
             values = {k: plain_value(hv.get(k)) for k in keys if k in hv}
             host_groups = tuple(g for g in GROUPS if name in members[g])
             base = hv.get("inventory_dir")
-            return HostSettings(name, host_groups, values, str(base) if base else None)
+            return HostSettings(name, host_groups, values, str(base) if base else None,
+                                dict((origins or {}).get(name) or {}), source)
 
         hosts = {name: settings(name, variables_of(name, members))
                  for name in sorted({h for g in ROUTING_GROUPS for h in members[g]})}
@@ -172,8 +205,9 @@ class Fleet:
         return f"{self.source}: host {name}"
 
     def catalog_for(self, host: HostSettings) -> Catalog:
+        paths = host.catalog_paths
         try:
-            return cached_catalog(host.catalog_path)
+            return cached_catalog(paths or None)
         except FleetError as exc:
             raise exc.located(rule=f"host {host.name}, sidekiq_worker_catalog") from None
 
@@ -190,6 +224,13 @@ class Fleet:
         ref = self.reference_host
         return self.catalog_for(ref) if ref else cached_catalog(None)
 
+    @property
+    def gitlab_version(self) -> GitLabVersion:
+        """The GitLab release the fleet runs: the reference host's ``sidekiq_gitlab_version``
+        (unset: the current release)."""
+        ref = self.reference_host
+        return ref.gitlab_version if ref else parse_gitlab_version(None)
+
     def router_for(self, host: HostSettings) -> Router:
         try:
             return Router.from_rules(
@@ -197,11 +238,12 @@ class Fleet:
                 self.catalog_for(host),
                 strict=host.flag("sidekiq_query_strict", self.source),
             )
-        except InventoryError:
+        except (InventoryError, VersionError):
             raise
         except FleetError as exc:
             raise exc.located(
-                file=self.source, rule=f"host {host.name}, sidekiq_routing_rules"
+                file=host.where("sidekiq_routing_rules"),
+                rule=f"host {host.name}, sidekiq_routing_rules",
             ) from None
 
     @property
@@ -218,6 +260,10 @@ class Fleet:
         selector = host.flag("sidekiq_queue_selector", self.source)
         negate = host.flag("sidekiq_negate", self.source)
         strict = host.flag("sidekiq_query_strict", self.source)
+        version = host.gitlab_version
+        # GitLab 17+: `*` is the routing rules' queues (and mailers).
+        wildcard = (self.router_for(host).wildcard_queues()
+                    if version.wildcard_means_routed_queues else None)
         try:
             return expand_queue_groups(
                 host.get("sidekiq_queue_groups"),
@@ -229,6 +275,8 @@ class Fleet:
                 negate=negate,
                 strict=strict,
                 fetch_order=host.get("sidekiq_fetch_order"),
+                gitlab_version=version,
+                wildcard_queues=wildcard,
             )
         except FleetError as exc:
             raise exc.located(file=self.source, rule=f"host {host.name}") from None
@@ -364,11 +412,14 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             for g in GROUPS
         }
         hostvars: dict[str, dict[str, Any]] = {}
+        origins: dict[str, dict[str, str]] = {}
         for name in sorted({h for g in (*ROUTING_GROUPS, *GROUP_VARS) for h in groups[g]}):
             host = inventory.get_host(name)
             hv = variables.get_vars(host=host, include_hostvars=False)
             templar = Templar(loader=loader, variables=hv)
             rendered = {k: templar.template(hv[k]) for k in variables_of(name, groups) if k in hv}
+            origins[name] = {k: o for k in rendered
+                             if (o := value_origin(rendered[k]) or value_origin(hv[k]))}
             rendered["inventory_dir"] = hv.get("inventory_dir")
             hostvars[name] = plain_value(rendered)
     except AnsibleError as exc:
@@ -377,7 +428,28 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             file=str(path),
             hint="run `ansible-inventory -i PATH --list` to see the same error in context",
         ) from None
-    return Fleet.from_hostvars(hostvars, groups, source=str(path), sources=(str(path),))
+    return Fleet.from_hostvars(hostvars, groups, source=str(path), sources=(str(path),),
+                               origins=origins)
+
+
+def value_origin(value: Any) -> str | None:
+    """Where ansible-core read a variable's value ("FILE:LINE"), for messages only, or None.
+
+    ansible-core 2.19 tags every value it loads with an ``Origin`` (diagnostic metadata: never
+    used to decide anything here), reachable only through a private module; this is the one
+    place that reaches past its public API, and it degrades to None if that module moves
+    (pinned by tests/fleet/test_gitlab_version_plan.py)."""
+    try:
+        from ansible._internal._datatag._tags import Origin
+    except ImportError:  # pragma: no cover - another ansible-core
+        return None
+    try:
+        tag = Origin.get_tag(value)
+    except Exception:  # diagnostics only: never fail a plan over them
+        return None
+    if tag is None or not tag.path:
+        return None
+    return f"{tag.path}:{tag.line_num}" if tag.line_num else str(tag.path)
 
 
 # -- a worker catalog among the inventory sources --------------------------------------------

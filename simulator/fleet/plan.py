@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..routing.versions import VARIABLE as VERSION_VAR
 from .checks import ERROR, check_fleet
 from .connections import database_connections, redis_clients
 from .inventory import Fleet
@@ -35,8 +36,12 @@ def build_plan(fleet: Fleet) -> dict[str, Any]:
         )
     findings = check_fleet(fleet)
     database = database_connections(fleet)
+    ref = fleet.reference_host
     return {
         "inventory": fleet.source,
+        # The GitLab release the plan assumes, and whether the inventory said so.
+        "gitlab_version": str(fleet.gitlab_version),
+        "gitlab_version_set": bool(ref and ref.vars.get(VERSION_VAR) is not None),
         "catalog": fleet.catalog.path,
         "routing_rules": router.rules_as_data(),
         "hosts": [sk.to_dict() for sk in sidekiq],
@@ -53,9 +58,16 @@ def build_plan(fleet: Fleet) -> dict[str, Any]:
 #: How the plan names what set a process's threads.
 _THREADS_FROM = {
     "default": " (default: sidekiq_concurrency unset)",
-    "formula": " (min/max formula)",
+    "formula": " (GitLab's formula: queues + 1 within min/max)",
     "fixed": "",
 }
+
+
+def _version_line(plan: dict[str, Any]) -> str:
+    version = plan.get("gitlab_version", "")
+    if plan.get("gitlab_version_set"):
+        return f"GitLab {version} ({VERSION_VAR})"
+    return f"GitLab {version} (assumed: {VERSION_VAR} unset, the current release)"
 
 
 def _render_connections(connections: dict[str, Any]) -> list[str]:
@@ -74,14 +86,17 @@ def _render_connections(connections: dict[str, Any]) -> list[str]:
 
 
 def render_plan(plan: dict[str, Any]) -> str:
-    out = [f"Fleet plan for {plan['inventory']} (catalog {plan['catalog']})", ""]
+    out = [f"Fleet plan for {plan['inventory']} (catalog {plan['catalog']})",
+           _version_line(plan), ""]
     out.append("Routing rules (first match wins):")
     for i, rule in enumerate(plan["routing_rules"], start=1):
         out.append(f"  {i}. {rule}")
     out.append("")
     for host in plan["hosts"]:
         shard = f" (Redis shard {host['redis_shard']})" if host["redis_shard"] else ""
-        out.append(f"{host['host']}{shard}: {len(host['processes'])} Sidekiq process(es)")
+        version = host.get("gitlab_version")
+        other = f" (GitLab {version})" if version and version != plan.get("gitlab_version") else ""
+        out.append(f"{host['host']}{shard}{other}: {len(host['processes'])} Sidekiq process(es)")
         model = _THREADS_FROM.get(host.get("threads_model", ""), "")
         for proc in host["processes"]:
             queues = proc["weights"]

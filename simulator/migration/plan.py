@@ -145,6 +145,7 @@ def _concurrency_for(host: SidekiqHost, queue_count: int) -> int:
         min_concurrency=s.get("sidekiq_min_concurrency"),
         max_concurrency=s.get("sidekiq_max_concurrency"),
         concurrency=s.get("sidekiq_concurrency"),
+        gitlab_version=host.gitlab_version,
     )
 
 
@@ -199,6 +200,9 @@ def plan_migration(fleet: Fleet, target: MigrationTarget) -> MigrationPlan:
                     strict=strict,
                     fetch_order=s.get("sidekiq_fetch_order"),
                     source=target.source,
+                    gitlab_version=sk.gitlab_version,
+                    # GitLab 17+: `*` is the queues of the target's rules.
+                    wildcard_queues=new.wildcard_queues(),
                 )
             except FleetError as exc:
                 raise exc.located(rule=f"host {sk.name}") from None

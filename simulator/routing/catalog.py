@@ -7,11 +7,15 @@ One subtlety is kept on purpose: in a symbol-style file a value written *without
 symbol-typed field is a Ruby String, and GitLab's query compares Symbols, so it never matches
 (GitLab's own ``mailers`` entry has ``:urgency: low``, so ``urgency=low`` does not select it).
 Such attributes are recorded in ``Worker.string_valued`` and reported by ``Catalog.notes``.
+
+GitLab Enterprise Edition splits its catalog in two (``app/workers/all_queues.yml`` and
+``ee/app/workers/all_queues.yml``, both read by sidekiq-cluster); :func:`cached_catalog` takes
+a list of files and merges them (:func:`merge_catalogs`), refusing a worker class listed in two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +26,8 @@ from ..inputs import load_yaml_file
 from .queue_names import QUEUE_NAME_HINT, check_queue_name, generated_queue_name
 
 DEFAULT_CATALOG_PATH = Path(__file__).parent / "data" / "all_queues_ce.yml"
+#: One catalog file, several (GitLab EE: CE's and ee/'s all_queues.yml), or None/"" for CE's.
+CatalogSource = str | Path | Sequence[str | Path] | None
 
 #: Fields whose values GitLab stores as Ruby symbols.
 SYMBOL_FIELDS = ("feature_category", "urgency", "resource_boundary", "queue_namespace")
@@ -277,19 +283,89 @@ def load_catalog(path: str | Path) -> Catalog:
     return catalog_from_entries(data, str(path))
 
 
+def catalog_paths(source: Any) -> tuple[str, ...]:
+    """The files of a catalog source: () for None, "" or [] (GitLab CE's shipped catalog), one
+    path, or a list of them (``sidekiq_worker_catalog: [CE, EE]``)."""
+    if source is None or source == "":
+        return ()
+    if isinstance(source, (str, Path)):
+        return (str(source),)
+    if isinstance(source, Sequence) and all(
+            isinstance(p, (str, Path)) and str(p).strip() for p in source):
+        return tuple(str(p) for p in source)
+    raise CatalogError(
+        f"a worker catalog is a file or a list of files, not {excerpt(source)}",
+        hint="sidekiq_worker_catalog: all_queues.yml, or a list such as "
+        "[all_queues.yml, ee_all_queues.yml] for GitLab EE",
+    )
+
+
+def merge_catalogs(catalogs: Sequence[Catalog]) -> Catalog:
+    """One catalog from several files (GitLab EE: CE's and ee/'s ``all_queues.yml``), in order.
+
+    A worker class in two files is an error naming both; the ``default`` and ``mailers``
+    placeholders are kept once."""
+    if len(catalogs) == 1:
+        return catalogs[0]
+    owner: dict[str, str] = {}
+    placeholders: set[str] = set()
+    twice: dict[tuple[str, str], list[str]] = {}
+    workers: list[Worker] = []
+    for catalog in catalogs:
+        for worker in catalog.workers:
+            if worker.worker_name is None:
+                if worker.name not in placeholders:
+                    placeholders.add(worker.name)
+                    workers.append(worker)
+            elif worker.worker_name in owner:
+                twice.setdefault((owner[worker.worker_name], catalog.path), []).append(
+                    worker.worker_name)
+            else:
+                owner[worker.worker_name] = catalog.path
+                workers.append(worker)
+    if twice:
+        (first, second), names = next(iter(twice.items()))
+        also = "".join(f"; and {len(n)} in both {a} and {b}" for (a, b), n in
+                       list(twice.items())[1:])
+        raise CatalogError(
+            f"{len(names)} worker class(es) are listed in both {first} and {second}: "
+            f"{', '.join(names[:5])}" + (", ..." if len(names) > 5 else "") + also,
+            file=second,
+            hint="list each file once in sidekiq_worker_catalog (GitLab EE: the CE file "
+            "app/workers/all_queues.yml and the EE file ee/app/workers/all_queues.yml), and "
+            "keep one entry per worker class",
+        )
+    return Catalog(tuple(workers), " + ".join(c.path for c in catalogs))
+
+
 @lru_cache(maxsize=16)
 def _cached_catalog(path: str, mtime: float) -> Catalog:
     return load_catalog(path)
 
 
-def cached_catalog(path: str | Path | None = None) -> Catalog:
-    """Load (and memoise while the file is unchanged) a catalog; None means GitLab CE's."""
-    path = Path(path) if path else DEFAULT_CATALOG_PATH
+def _cached_one(path: str | Path) -> Catalog:
+    path = Path(path)
     try:
         mtime = path.stat().st_mtime
     except OSError:
         return load_catalog(path)  # raises a CatalogError naming the file
     return _cached_catalog(str(path), mtime)
+
+
+def cached_catalog(source: CatalogSource = None) -> Catalog:
+    """Load (and memoise while the files are unchanged) a catalog: one file, a list of files
+    merged (:func:`merge_catalogs`), or None (GitLab CE's)."""
+    paths = catalog_paths(source)
+    if not paths:
+        return _cached_one(DEFAULT_CATALOG_PATH)
+    if len(paths) == 1:
+        return _cached_one(paths[0])
+    return _merged(tuple(_cached_one(p) for p in paths))
+
+
+@lru_cache(maxsize=8)
+def _merged(catalogs: tuple[Catalog, ...]) -> Catalog:
+    return merge_catalogs(catalogs)
 
 
 def default_catalog() -> Catalog:

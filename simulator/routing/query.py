@@ -14,8 +14,9 @@ In compat mode the same notes are kept on ``Query.notes`` as warnings.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,16 +31,42 @@ STRING_PREDICATES = ("name", "worker_name")
 PREDICATES = (*SYMBOL_PREDICATES, *STRING_PREDICATES, "has_external_dependencies")
 
 
+#: What a :class:`Note` is about: GitLab reads the text differently from how it looks
+#: (``misread``), or a value no worker in the catalog has (``no-match``).
+MISREAD = "misread"
+NO_MATCH = "no-match"
+
+
 @dataclass(frozen=True)
 class Note:
-    """Something GitLab reads differently from how it looks. ``position`` is 1-based."""
+    """Something a query does that it does not seem to say. ``position`` is 1-based."""
 
     position: int
     message: str
+    kind: str = MISREAD
+    #: What the note means, for a warning's first words (:attr:`lead`).
+    summary: str | None = None
+
+    @property
+    def lead(self) -> str:
+        """``GitLab reads this query differently`` for a misreading; for a value no worker has,
+        what the term really does (``feature_category=hooks matches no worker``)."""
+        return self.summary or "GitLab reads this query differently"
 
     def render(self, text: str, *, with_position: bool = True) -> str:
         head = f"position {self.position}: " if with_position else ""
         return f"{head}{self.message}\n{caret_excerpt(text, self.position - 1)}"
+
+
+def closest(value: str, known: Collection[str], n: int = 3) -> list[str]:
+    """The names in ``known`` closest to ``value`` (difflib), best first; [] when none is."""
+    return difflib.get_close_matches(value, sorted(known), n=n, cutoff=0.6)
+
+
+def did_you_mean(value: str, known: Collection[str]) -> str:
+    """``did you mean webhooks?`` (or ``webhooks or web_ide?``), or "" when nothing is close."""
+    names = closest(value, known)
+    return f"did you mean {' or '.join(names)}?" if names else ""
 
 
 @dataclass(frozen=True)
@@ -179,10 +206,12 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
                 )
             lhs, op, rhs = match.group(1), match.group(2), match.group(3)
             if lhs not in PREDICATES:
+                suggestion = did_you_mean(lhs, PREDICATES)
                 raise gitlab_error(
                     f"Unknown predicate: {lhs}",
                     term_off + match.start(1),
-                    "use one of " + ", ".join(sorted(PREDICATES)),
+                    (f"{suggestion} " if suggestion else "")
+                    + "use one of " + ", ".join(sorted(PREDICATES)) + " (case-sensitive)",
                 )
             start, end = term_off + match.start(), term_off + match.end()
             if match.start() > 0:
@@ -228,27 +257,47 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
             continue
         known = catalog.values(term.predicate)
         if value not in known:
-            effect = "EVERY worker" if term.negated else "no worker"
-            sample = ", ".join(sorted(known)[:8])
-            note(
-                off,
-                f"no worker in {catalog.path} has {term.predicate} {excerpt(value)}, so this term "
-                f"matches {effect} (known values include: {sample})",
-            )
+            op = "!=" if term.negated else "="
+            effect = "matches EVERY worker" if term.negated else "matches no worker"
+            suggestion = did_you_mean(value, known)
+            if suggestion:
+                hint = suggestion
+            else:
+                hint = "known values include: " + ", ".join(sorted(known)[:8]) + (
+                    ", ..." if len(known) > 8 else "")
+            notes.append(Note(
+                off + 1,
+                f"no worker in {catalog.path} has {term.predicate} {excerpt(value)}, so "
+                f"{term.predicate}{op}{value} {effect} ({hint})",
+                NO_MATCH,
+                f"{term.predicate}{op}{value} {effect}",
+            ))
     notes.sort(key=lambda n: n.position)
     query = Query(text, tuple(clauses), tuple(notes), strict)
     if strict and notes:
-        first = notes[0]
+        first = note_error(notes[0], text)
         more = "".join(f"\n  also {n.render(text)}" for n in notes[1:4])
         if len(notes) > 4:
             more += f"\n  and {len(notes) - 4} more place(s)"
-        raise QueryError(
-            first.render(text, with_position=False) + more,
-            position=first.position,
-            hint="rewrite the query so it says exactly what it means, or pass --gitlab-compat "
-            "(strict: false) to accept GitLab's reading",
-        )
+        first.message += more
+        raise first
     return query
+
+
+MISREAD_HINT = ("rewrite the query so it says exactly what it means, or pass --gitlab-compat "
+                "(strict: false) to accept GitLab's reading")
+NO_MATCH_HINT = ("use a value some worker of the catalog has (it must be your GitLab's: "
+                 "sidekiq_worker_catalog, --catalog), or pass --gitlab-compat (strict: false) to "
+                 "accept a term that matches nothing")
+
+
+def note_error(note: Note, text: str) -> QueryError:
+    """A strict-mode error for one note of query ``text``, at its position."""
+    return QueryError(
+        note.render(text, with_position=False),
+        position=note.position,
+        hint=NO_MATCH_HINT if note.kind == NO_MATCH else MISREAD_HINT,
+    )
 
 
 def compile_selector(

@@ -1,11 +1,14 @@
 """sidekiq-cluster's queue groups: one Sidekiq process per entry, its queues, weights, threads.
 
-Semantics (docs/behaviour.md §4): an entry is comma-separated queue names (a name also pulls
-in its namespace: ``cronjob`` pulls ``cronjob:*``; ``*`` is every queue) or, with
-``queue_selector``, a worker matching query selecting generated queue names. With ``negate``
-each group becomes every queue minus the group. A queue listed w times has weight w.
-Concurrency: GitLab 13.0-16.11 derive it from the number of queues (min/max formula); from 16.9
-a positive fixed ``concurrency`` overrides it, and from 17.0 it is the only model (default 20).
+Semantics (docs/behaviour.md §4, §10), for the GitLab release the fleet runs
+(``sidekiq_gitlab_version``, :mod:`simulator.routing.versions`): an entry is comma-separated
+queue names (a name also pulls in its namespace: ``cronjob`` pulls ``cronjob:*``). ``*`` alone is
+every queue before 17.0, and from 17.0 the queues of the routing rules plus ``mailers``. Before
+17.0, with ``queue_selector`` an entry is a worker matching query selecting generated queue
+names, and with ``negate`` each group becomes every queue minus the group; 17.0 removed both.
+A queue listed w times has weight w. Concurrency: before 17.0 GitLab derives it from the number
+of queues (min/max formula, max 20 unless set); from 16.9 a positive fixed ``concurrency``
+overrides it, and from 17.0 it is the only model (default 20, min/max removed).
 """
 
 from __future__ import annotations
@@ -18,9 +21,19 @@ from ..errors import FleetError, QueueGroupError, excerpt
 from .catalog import Catalog
 
 # GitLab 17+ threads per process and GitLab's fetch order: one table.
-from .defaults import DEFAULT_CONCURRENCY, DEFAULT_FETCH_ORDER, FETCH_ORDERS
+from .defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_FETCH_ORDER,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_QUEUE_GROUPS,
+    FETCH_ORDERS,
+)
 from .query import parse_query
 from .queue_names import QUEUE_NAME_HINT, check_queue_name
+from .versions import GitLabVersion, parse_gitlab_version, removal_error, removals
+
+#: What ``*`` means from 17.0 with no routing rules (GitLab's default ``[['*', 'default']]``).
+DEFAULT_WILDCARD_QUEUES: tuple[str, ...] = tuple(DEFAULT_QUEUE_GROUPS[0].split(","))
 
 
 def queue_weights(queues: Sequence[str]) -> dict[str, int]:
@@ -111,20 +124,24 @@ def process_concurrency(
     min_concurrency: int | None = None,
     max_concurrency: int | None = None,
     concurrency: int | None = None,
+    gitlab_version: GitLabVersion | str | None = None,
 ) -> int:
-    """Threads of one process.
+    """Threads of one process on a GitLab release (None: the current one).
 
-    A positive ``concurrency`` is used as is (GitLab 16.9+, the only model from 17.0). Otherwise,
-    when min or max is given, GitLab 13.0-16.11's formula: N = queues + 1;
-    hi = max if max > 0 else N; lo = min(min, hi); N clamped to [lo, hi]. With nothing given,
-    GitLab 17's default of 20.
+    From 16.9 a positive ``concurrency`` is used as is; from 17.0 it is the only model, 20 when
+    unset. Before 17.0, otherwise, GitLab's formula: N = queues + 1; max = ``max_concurrency``
+    (Omnibus' default 20 when unset); hi = max if max > 0 else N; lo = min(``min_concurrency``
+    (0 when unset), hi); N clamped to [lo, hi]. Settings a release does not have are refused by
+    :func:`expand_queue_groups`, not here.
     """
-    if concurrency:
+    version = parse_gitlab_version(gitlab_version)
+    if concurrency and version.has_fixed_concurrency:
         return concurrency
-    if min_concurrency is None and max_concurrency is None:
-        return DEFAULT_CONCURRENCY
+    if not version.has_min_max_concurrency:
+        return concurrency or DEFAULT_CONCURRENCY
     n = queue_count + 1
-    hi = max_concurrency if max_concurrency and max_concurrency > 0 else n
+    top = DEFAULT_MAX_CONCURRENCY if max_concurrency is None else max_concurrency
+    hi = top if top > 0 else n
     lo = min(min_concurrency or 0, hi)
     return max(lo, min(n, hi))
 
@@ -191,10 +208,17 @@ def expand_queue_groups(
     strict: bool = True,
     fetch_order: str = DEFAULT_FETCH_ORDER,
     source: str | None = None,
+    gitlab_version: GitLabVersion | str | None = None,
+    wildcard_queues: Sequence[str] | None = None,
 ) -> list[Process]:
     """Turn ``sidekiq_queue_groups`` into processes; errors name the group and the fix.
 
-    ``fetch_order`` is every process's queue order (``weighted``, GitLab's, or ``strict``)."""
+    ``fetch_order`` is every process's queue order (``weighted``, GitLab's, or ``strict``).
+    ``gitlab_version`` (None: the current release) decides what ``*`` means, which settings
+    exist and the threads; from 17.0 ``*`` is ``wildcard_queues``, the routing rules' queues
+    plus ``mailers`` (:meth:`simulator.routing.rules.Router.wildcard_queues`; None: those of
+    GitLab's default rules, ``default`` and ``mailers``)."""
+    version = parse_gitlab_version(gitlab_version, file=source)
     if not isinstance(fetch_order, str) or fetch_order not in FETCH_ORDERS:
         raise QueueGroupError(
             f"the fetch order must be weighted or strict, not {excerpt(fetch_order)}",
@@ -216,6 +240,22 @@ def expand_queue_groups(
     min_concurrency = _check_int("sidekiq_min_concurrency", min_concurrency, source)
     max_concurrency = _check_int("sidekiq_max_concurrency", max_concurrency, source)
     concurrency = _check_int("sidekiq_concurrency", concurrency, source)
+    removed = removals({"sidekiq_queue_selector": selector, "sidekiq_negate": negate,
+                        "sidekiq_min_concurrency": min_concurrency,
+                        "sidekiq_max_concurrency": max_concurrency}, version)
+    if removed:
+        raise removal_error(removed, version, file=source)
+    if concurrency and not version.has_fixed_concurrency:
+        raise QueueGroupError(
+            f"sidekiq_concurrency ({concurrency}) does not exist before GitLab 16.9 "
+            f"(sidekiq['concurrency']); GitLab {version} sizes each process with its formula, "
+            "queues + 1 within sidekiq_min_concurrency and sidekiq_max_concurrency",
+            file=source,
+            rule="sidekiq_concurrency",
+            hint="remove sidekiq_concurrency and set sidekiq_min_concurrency and "
+            "sidekiq_max_concurrency to the threads you want (the same number gives every "
+            "process exactly that), or set sidekiq_gitlab_version to the release the fleet runs",
+        )
     if groups is None:
         groups = []
     if isinstance(groups, str) or not isinstance(groups, Sequence):
@@ -235,7 +275,8 @@ def expand_queue_groups(
                 f"a queue group must be a non-empty string, not {excerpt(entry)}",
                 file=source,
                 rule=where,
-                hint="list queue names separated by commas, or '*' for every queue",
+                hint="list queue names separated by commas, or '*' alone (every queue; from "
+                "GitLab 17.0 the routing rules' queues and mailers)",
             )
         if selector:
             try:
@@ -244,7 +285,11 @@ def expand_queue_groups(
                 raise exc.located(file=source, rule=f"{where} ({excerpt(entry)})") from None
             queues = [w.name for w in catalog.workers if query.matches(w)]
         elif entry.strip() == "*":
-            queues = list(all_queues)
+            if version.wildcard_means_routed_queues:
+                queues = list(DEFAULT_WILDCARD_QUEUES if wildcard_queues is None
+                              else wildcard_queues)
+            else:
+                queues = list(all_queues)
         else:
             queues = _expand_names(_group_names(entry, where, source), all_queues)
         if negate:
@@ -268,6 +313,7 @@ def expand_queue_groups(
                     min_concurrency=min_concurrency,
                     max_concurrency=max_concurrency,
                     concurrency=concurrency,
+                    gitlab_version=version,
                 ),
                 fetch_order=fetch_order,
             )

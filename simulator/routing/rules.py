@@ -4,6 +4,10 @@ Semantics (docs/behaviour.md §3): an ordered list of ``[query, queue]`` or
 ``[query, queue, shard]``; the first matching rule wins; a blank queue means the worker's
 generated queue name; no match means the generated name; ``nil``/``[]`` means
 ``[['*', 'default']]``. Mailer jobs are never routed: they always go to ``mailers``.
+
+A rule set is checked whole: every bad rule and, in strict mode, every place of every query
+GitLab would misread or that no worker matches, each with its rule and position, in one
+:class:`~simulator.errors.FleetErrors` (one error alone is raised as itself).
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FleetError, RoutingError, clip, excerpt
+from ..errors import FleetError, RoutingError, clip, excerpt, raise_all
 from .catalog import Catalog, Worker
-from .query import Query, parse_query, worker_attributes
+from .query import Query, note_error, parse_query, worker_attributes
 from .queue_names import QUEUE_NAME_HINT, check_queue_name
 
 MAILERS_QUEUE = "mailers"
@@ -72,53 +76,44 @@ def _blank(value: Any) -> bool:
 
 
 
-def parse_rules(
-    rules: Any, catalog: Catalog | None = None, *, strict: bool = True, source: str | None = None
-) -> tuple[RoutingRule, ...]:
-    """Validate routing rules with GitLab's messages; query errors carry the rule and position."""
-    if rules is None or (isinstance(rules, list) and not rules):
-        rules = DEFAULT_RULES
-    if not isinstance(rules, (list, tuple)):
+def _parse_rule(i: int, rule: Any, catalog: Catalog | None, *, strict: bool,
+                source: str | None) -> RoutingRule:
+    """One rule; raises every error it has (a :class:`FleetErrors` when there are several)."""
+    where = f"rule {i}"
+    if not isinstance(rule, (list, tuple)) or len(rule) not in (2, 3):
         raise RoutingError(
-            "The set of routing rule must be an array",
+            f"Routing rule `{ruby_inspect(rule)}` is invalid",
             file=source,
-            hint="sidekiq_routing_rules is a list of [query, queue] pairs, e.g. [['*', 'default']]",
+            rule=where,
+            hint="each rule is [query, queue] or [query, queue, redis_shard]",
         )
-    parsed = []
-    for i, rule in enumerate(rules, start=1):
-        where = f"rule {i}"
-        if not isinstance(rule, (list, tuple)) or len(rule) not in (2, 3):
-            raise RoutingError(
-                f"Routing rule `{ruby_inspect(rule)}` is invalid",
-                file=source,
-                rule=where,
-                hint="each rule is [query, queue] or [query, queue, redis_shard]",
-            )
-        query_text, queue = rule[0], rule[1]
-        shard = rule[2] if len(rule) == 3 else None
-        if not isinstance(query_text, str):
-            raise RoutingError(
-                f"Routing rule `{ruby_inspect(rule)}` is invalid: the query must be a string",
-                file=source,
-                rule=where,
-                hint="quote the query, e.g. ['urgency=high', 'urgent']",
-            )
-        if not (queue is None or isinstance(queue, str)):
-            raise RoutingError(
-                f"Routing rule `{ruby_inspect(rule)}` is invalid: the queue must be a string "
-                "or empty",
-                file=source,
-                rule=where,
-                hint="use a queue name, or null / '' for the worker's generated queue name",
-            )
-        if not (shard is None or isinstance(shard, str)):
-            raise RoutingError(
-                f"Routing rule `{ruby_inspect(rule)}` is invalid: the Redis shard must be a name",
-                file=source,
-                rule=where,
-            )
-        if queue is not None and not _blank(queue):
-            text = queue.strip()
+    query_text, queue = rule[0], rule[1]
+    shard = rule[2] if len(rule) == 3 else None
+    if not isinstance(query_text, str):
+        raise RoutingError(
+            f"Routing rule `{ruby_inspect(rule)}` is invalid: the query must be a string",
+            file=source,
+            rule=where,
+            hint="quote the query, e.g. ['urgency=high', 'urgent']",
+        )
+    problems: list[FleetError] = []
+    if not (queue is None or isinstance(queue, str)):
+        problems.append(RoutingError(
+            f"Routing rule `{ruby_inspect(rule)}` is invalid: the queue must be a string "
+            "or empty",
+            file=source,
+            rule=where,
+            hint="use a queue name, or null / '' for the worker's generated queue name",
+        ))
+    if not (shard is None or isinstance(shard, str)):
+        problems.append(RoutingError(
+            f"Routing rule `{ruby_inspect(rule)}` is invalid: the Redis shard must be a name",
+            file=source,
+            rule=where,
+        ))
+    if isinstance(queue, str) and not _blank(queue):
+        text = queue.strip()
+        try:
             check_queue_name(
                 text,
                 error=RoutingError,
@@ -129,20 +124,51 @@ def parse_rules(
                 hint=QUEUE_NAME_HINT + "; leave it empty (null or '') for the worker's "
                 "generated queue name",
             )
-        try:
-            query = parse_query(query_text, strict=strict, catalog=catalog)
         except FleetError as exc:
-            raise exc.located(file=source, rule=f"{where} {clip(ruby_inspect(list(rule)))}"
-                              ) from None
-        parsed.append(
-            RoutingRule(
-                index=i,
-                query=query,
-                queue=None if queue is None or _blank(queue) else queue.strip(),
-                shard=None if _blank(shard) else shard,
-                raw=tuple(rule),
-            )
+            problems.append(exc)
+    located = f"{where} {clip(ruby_inspect(list(rule)))}"
+    query: Query | None = None
+    try:
+        # Compat reading first: every note, not only the first, becomes an error below.
+        query = parse_query(query_text, strict=False, catalog=catalog)
+    except FleetError as exc:
+        problems.append(exc.located(file=source, rule=located))
+    if query is not None and strict:
+        problems += [note_error(n, query_text).located(file=source, rule=located)
+                     for n in query.notes]
+    raise_all(problems)
+    assert query is not None
+    return RoutingRule(
+        index=i,
+        query=Query(query.text, query.clauses, query.notes, strict),
+        queue=None if queue is None or _blank(queue) else str(queue).strip(),
+        shard=None if _blank(shard) else shard,
+        raw=tuple(rule),
+    )
+
+
+def parse_rules(
+    rules: Any, catalog: Catalog | None = None, *, strict: bool = True, source: str | None = None
+) -> tuple[RoutingRule, ...]:
+    """Validate routing rules with GitLab's messages. Every problem of every rule is reported
+    at once, each naming the file, the rule (index and text) and the position; one problem alone
+    is raised as itself, several as a :class:`~simulator.errors.FleetErrors`."""
+    if rules is None or (isinstance(rules, list) and not rules):
+        rules = DEFAULT_RULES
+    if not isinstance(rules, (list, tuple)):
+        raise RoutingError(
+            "The set of routing rule must be an array",
+            file=source,
+            hint="sidekiq_routing_rules is a list of [query, queue] pairs, e.g. [['*', 'default']]",
         )
+    parsed = []
+    problems: list[FleetError] = []
+    for i, rule in enumerate(rules, start=1):
+        try:
+            parsed.append(_parse_rule(i, rule, catalog, strict=strict, source=source))
+        except FleetError as exc:
+            problems.append(exc)
+    raise_all(problems, "problems in the routing rules")
     return tuple(parsed)
 
 
@@ -199,6 +225,21 @@ class Router:
         for key, route in self.resolve().items():
             out.setdefault((route.queue, route.shard), []).append(key)
         return out
+
+    def wildcard_queues(self) -> list[str]:
+        """What ``*`` in ``queue_groups`` means from GitLab 17.0 (docs/behaviour.md §10): the
+        queues the rules name, in rule order, then ``mailers``. A rule with a blank queue names
+        the generated queues of the workers it routes; workers no rule matches are not in it."""
+        by_rule: dict[int, list[str]] = {}
+        for route in self.resolve().values():
+            if route.rule_index is not None:
+                by_rule.setdefault(route.rule_index, []).append(route.queue)
+        out: dict[str, None] = {}
+        for rule in self.rules:
+            for queue in [rule.queue] if rule.queue else by_rule.get(rule.index, []):
+                out.setdefault(queue, None)
+        out.setdefault(MAILERS_QUEUE, None)
+        return list(out)
 
     def rules_as_data(self) -> list[list[Any]]:
         return [list(rule.raw) for rule in self.rules]

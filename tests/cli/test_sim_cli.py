@@ -96,7 +96,8 @@ def test_queue_group_naming_nothing_is_an_inventory_error(capsys, tmp_path):
     (inv / "hosts.yml").write_text("all:\n  children:\n    sidekiq:\n      hosts:\n"
                                    "        sk1: {}\n")
     (inv / "group_vars" / "sidekiq.yml").write_text(
-        "sidekiq_queue_selector: true\nsidekiq_queue_groups:\n  - 'urgency=high&urgency=low'\n")
+        "sidekiq_gitlab_version: '16.11'\nsidekiq_queue_selector: true\n"
+        "sidekiq_queue_groups:\n  - 'urgency=high&urgency=low'\n")
     rc = main(["simulate", "-i", str(inv), "--workload", EXAMPLE, "--duration", "1m"])
     err = capsys.readouterr().err
     assert rc == 2 and "names no queue" in err and "fix:" in err and "Traceback" not in err

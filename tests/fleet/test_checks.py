@@ -100,6 +100,7 @@ def test_catch_all_not_last_and_missing(inventory):
 
 
 def test_unused_queue_and_min_above_max(inventory):
+    edit(inventory / "group_vars/all.yml", sidekiq_gitlab_version="16.11")  # min/max exist
     edit(
         inventory / "group_vars/sidekiq.yml",
         sidekiq_concurrency=None,
@@ -179,7 +180,7 @@ def test_negate_string_false_never_flips_to_every_queue():
         fleet.sidekiq_hosts()
     fleet = _two_queue_fleet(sidekiq_negate=False)
     assert len(fleet.sidekiq_hosts()[0].processes[0].queues) == 2
-    fleet = _two_queue_fleet(sidekiq_negate=True)
+    fleet = _two_queue_fleet(sidekiq_negate=True, sidekiq_gitlab_version="16.11")
     assert len(fleet.sidekiq_hosts()[0].processes[0].queues) > 500
 
 

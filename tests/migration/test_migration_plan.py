@@ -17,11 +17,12 @@ NEW_RULES = [
 
 def pre_15_4_fleet() -> Fleet:
     """GitLab before 15.4: one queue per worker (generated names), processes on `*`."""
+    old = {"sidekiq_routing_rules": [["*", ""]], "sidekiq_gitlab_version": "15.3"}
     hostvars = {
-        "w1": {"sidekiq_routing_rules": [["*", ""]], "sidekiq_queue_groups": ["*", "*"]},
-        "w2": {"sidekiq_routing_rules": [["*", ""]], "sidekiq_queue_groups": ["*"]},
-        "r1": {"sidekiq_routing_rules": [["*", ""]]},
-        "r2": {"sidekiq_routing_rules": [["*", ""]]},
+        "w1": {**old, "sidekiq_queue_groups": ["*", "*"]},
+        "w2": {**old, "sidekiq_queue_groups": ["*"]},
+        "r1": old,
+        "r2": old,
     }
     return Fleet.from_hostvars(hostvars, {"sidekiq": ["w1", "w2"], "rails": ["r1", "r2"]})
 

@@ -42,17 +42,28 @@ def _inventory(tmp_path: Path, sidekiq_vars: dict) -> Path:
     return inv
 
 
+OLD = {"sidekiq_gitlab_version": "16.11"}
+
 CASES = {
     "every variable unset": ({}, [("default", "mailers")], [20], "default"),
-    "only min/max": ({"sidekiq_min_concurrency": 5, "sidekiq_max_concurrency": 10},
-                     [("default", "mailers")], [5], "formula"),
-    "only max (formula: queues + 1)": ({"sidekiq_max_concurrency": 10},
-                                       [("default", "mailers")], [3], "formula"),
-    "concurrency with min/max: concurrency wins": (
-        {"sidekiq_concurrency": 7, "sidekiq_min_concurrency": 5, "sidekiq_max_concurrency": 10},
+    "only min/max (16.11)": ({**OLD, "sidekiq_min_concurrency": 5, "sidekiq_max_concurrency": 10},
+                             [("default", "mailers")], [5], "formula"),
+    "only max (16.11, formula: queues + 1)": ({**OLD, "sidekiq_max_concurrency": 10},
+                                              [("default", "mailers")], [3], "formula"),
+    "concurrency with min/max (16.11): concurrency wins": (
+        {**OLD, "sidekiq_concurrency": 7, "sidekiq_min_concurrency": 5,
+         "sidekiq_max_concurrency": 10},
         [("default", "mailers")], [7], "fixed"),
     "groups set, threads unset": ({"sidekiq_queue_groups": ["mailers", "default"]},
                                   [("mailers",), ("default",)], [20, 20], "default"),
+    # GitLab's defaults by version (docs/behaviour.md §10).
+    "16.11, nothing set: default,mailers, formula with max 20": (
+        OLD, [("default", "mailers")], [3], "formula"),
+    "17.0, nothing set: default,mailers, 20 threads": (
+        {"sidekiq_gitlab_version": "17.0"}, [("default", "mailers")], [20], "default"),
+    "17.0, `*`: the default rules' queues plus mailers": (
+        {"sidekiq_gitlab_version": "17.0", "sidekiq_queue_groups": ["*"]},
+        [("default", "mailers")], [20], "default"),
 }
 
 
@@ -74,7 +85,7 @@ def test_the_filter_renders_what_fleetsim_plans_when_the_role_passes_nulls(tmp_p
     rendered = _plugin().sidekiq_processes(
         variables.get("sidekiq_queue_groups"), None, None, None,
         variables.get("sidekiq_min_concurrency"), variables.get("sidekiq_max_concurrency"),
-        variables.get("sidekiq_concurrency"), None)
+        variables.get("sidekiq_concurrency"), None, None, variables.get("sidekiq_gitlab_version"))
     planned = plan["hosts"][0]["processes"]
     assert [p["sidekiq_args"] for p in rendered] == [p["sidekiq_args"] for p in planned]
 
@@ -214,4 +225,4 @@ def test_the_role_default_and_argument_spec_leave_the_fetch_order_to_the_engine(
     # choices would refuse the null default, so the role asserts the value instead.
     assert option["type"] == "str" and "choices" not in option
     assert "sidekiq_fetch_order" in (role / "tasks" / "assert.yml").read_text()
-    assert "sidekiq_fetch_order)" in (role / "vars" / "main.yml").read_text()
+    assert "sidekiq_fetch_order, sidekiq_gitlab_version" in (role / "vars" / "main.yml").read_text()

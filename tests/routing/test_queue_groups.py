@@ -7,21 +7,27 @@ from simulator.routing.queue_groups import expand_queue_groups, process_concurre
 
 
 @pytest.mark.parametrize(
-    ("queues", "lo", "hi", "fixed", "expected"),
+    ("queues", "lo", "hi", "fixed", "version", "expected"),
     [
-        (1, 0, 20, None, 2),  # GitLab docs: 1 queue, min 0, max 20 -> 2
-        (30, 0, 20, None, 20),
-        (3, 10, 20, None, 10),
-        (3, 0, 0, None, 4),  # max 0: N
-        (3, 30, 20, None, 20),  # min above max: lo = min(min, hi)
-        (3, None, 50, None, 4),
-        (3, 5, None, None, 4),  # no max: hi = N, and lo = min(min, hi)
-        (3, None, None, None, 20),  # GitLab 17 default
-        (3, 0, 20, 7, 7),  # positive concurrency overrides (16.9+)
+        (1, 0, 20, None, "16.11", 2),  # GitLab docs: 1 queue, min 0, max 20 -> 2
+        (30, 0, 20, None, "16.11", 20),
+        (3, 10, 20, None, "16.8", 10),
+        (3, 0, 0, None, "16.8", 4),  # max 0: N
+        (3, 30, 20, None, "15.0", 20),  # min above max: lo = min(min, hi)
+        (3, None, 50, None, "16.11", 4),
+        (3, 5, None, None, "16.11", 5),  # no max: Omnibus' 20, and lo = min(min, hi)
+        (3, None, None, None, "16.11", 4),  # before 17.0, nothing set: N within [0, 20]
+        (30, None, None, None, "13.0", 20),
+        (3, None, None, None, "17.0", 20),  # GitLab 17 default
+        (3, None, None, None, None, 20),  # the current release: 17's model
+        (3, 0, 20, 7, "16.9", 7),  # positive concurrency overrides (16.9+)
+        (3, 0, 20, 7, "16.8", 4),  # ... not before: it did not exist (refused by expand)
+        (3, None, None, 7, "17.0", 7),
     ],
 )
-def test_concurrency_models(queues, lo, hi, fixed, expected):
-    got = process_concurrency(queues, min_concurrency=lo, max_concurrency=hi, concurrency=fixed)
+def test_concurrency_models(queues, lo, hi, fixed, version, expected):
+    got = process_concurrency(queues, min_concurrency=lo, max_concurrency=hi, concurrency=fixed,
+                              gitlab_version=version)
     assert got == expected
 
 
@@ -31,6 +37,7 @@ def test_names_namespaces_star_and_weights(catalog):
         catalog,
         max_concurrency=50,
         min_concurrency=0,
+        gitlab_version="16.11",
     )
     assert procs[0].queues == ("default", "mailers") and not procs[0].strict
     assert procs[0].concurrency == 3
@@ -60,17 +67,20 @@ def test_fetch_order_strict_only_when_asked_and_no_queue_repeated(catalog):
 
 
 def test_selector_selects_generated_names(catalog):
-    (proc,) = expand_queue_groups(["urgency=high&resource_boundary=cpu"], catalog, selector=True)
+    (proc,) = expand_queue_groups(["urgency=high&resource_boundary=cpu"], catalog, selector=True,
+                                  gitlab_version="16.11")
     assert "post_receive" in proc.queues and len(proc.queues) == 22
-    (everything,) = expand_queue_groups(["*"], catalog, selector=True)
+    (everything,) = expand_queue_groups(["*"], catalog, selector=True, gitlab_version="15.9")
     assert len(everything.queues) == 574
 
 
 def test_negate(catalog):
-    (proc,) = expand_queue_groups(["default,mailers"], catalog, negate=True)
+    (proc,) = expand_queue_groups(["default,mailers"], catalog, negate=True,
+                                  gitlab_version="16.11")
     assert "default" not in proc.queues and "mailers" not in proc.queues
     assert len(proc.queues) == 572
-    (sel,) = expand_queue_groups(["urgency!=high"], catalog, selector=True, negate=True)
+    (sel,) = expand_queue_groups(["urgency!=high"], catalog, selector=True, negate=True,
+                                 gitlab_version="16.11")
     assert len(sel.queues) == 51
 
 
@@ -80,8 +90,9 @@ def test_negate(catalog):
         ("default", {}, QueueGroupError, "must be a list"),
         ([""], {}, QueueGroupError, "non-empty string"),
         (["a,,b"], {}, QueueGroupError, "empty queue name"),
-        (["worker_name=Nope"], {"selector": True}, QueryError, "no worker"),
-        (["*"], {"negate": True}, QueueGroupError, "names no queue"),
+        (["worker_name=Nope"], {"selector": True, "gitlab_version": "16.0"}, QueryError,
+         "no worker"),
+        (["*"], {"negate": True, "gitlab_version": "16.0"}, QueueGroupError, "names no queue"),
         (["default"], {"min_concurrency": -1}, QueueGroupError, "sidekiq_min_concurrency"),
         (["default"], {"concurrency": "20"}, QueueGroupError, "sidekiq_concurrency"),
     ],
@@ -94,4 +105,5 @@ def test_errors_name_the_group(groups, kwargs, error, fragment, catalog):
 
 def test_selector_that_matches_nothing_in_compat_mode_is_an_error(catalog):
     with pytest.raises(QueueGroupError, match="names no queue"):
-        expand_queue_groups(["worker_name=Nope"], catalog, selector=True, strict=False)
+        expand_queue_groups(["worker_name=Nope"], catalog, selector=True, strict=False,
+                            gitlab_version="16.11")

@@ -97,7 +97,8 @@ def test_queue_group_with_sidekiq_flags_is_rejected(catalog):
 def test_queue_group_syntax_still_accepted(catalog):
     procs = expand_queue_groups(["*", "default, mailers", "cronjob", "a.b-c"], catalog)
     assert len(procs) == 4 and "cronjob:admin_email" in procs[2].queues
-    procs = expand_queue_groups(["urgency=high&resource_boundary=cpu"], catalog, selector=True)
+    procs = expand_queue_groups(["urgency=high&resource_boundary=cpu"], catalog, selector=True,
+                                gitlab_version="16.11")
     assert procs[0].queues
 
 
