@@ -1,4 +1,4 @@
-"""``fleetsim``: check routing and queue groups, plan a fleet, simulate it.
+"""``fleetsim``: check routing and queue groups, plan a fleet, simulate it, write its alerts.
 
 Exit codes: 0 fine, 1 a check failed (an error finding), 2 unusable input (the message says
 which file, rule and position, and the fix).
@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument(
         "--catalog",
         metavar="FILE",
-        action="append",
-        help="all_queues.yml-format worker catalog (default: GitLab CE's, shipped); repeat it "
-        "to merge files (GitLab EE: the CE and the ee/ all_queues.yml)",
+        help="all_queues.yml-format worker catalog (default: GitLab CE's, shipped)",
     )
     match.add_argument("--json", action="store_true", help="print a JSON list")
     match.add_argument(
@@ -65,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.set_defaults(func="route:cmd_route_match")
 
     resolve = route_sub.add_parser("resolve", help="every worker's queue under routing rules")
-    resolve.add_argument("--catalog", metavar="FILE", action="append",
-                         help="worker catalog, as for route match (repeat it to merge files)")
+    resolve.add_argument("--catalog", metavar="FILE")
     resolve.add_argument(
         "--rules",
         metavar="FILE",
@@ -87,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_migrate_parser(sub)
     add_workload_parser(sub)
     add_import_parser(sub)
+    add_alerts_parser(sub)
     return parser
 
 
@@ -194,9 +192,8 @@ def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
     logs.add_argument("-o", "--output", required=True, metavar="OUT.yml",
                       help="the workload file to write")
     source = logs.add_mutually_exclusive_group()
-    source.add_argument("--catalog", metavar="FILE", action="append",
-                        help="worker catalog (default: GitLab CE's, shipped; repeat it to merge "
-                        "files)")
+    source.add_argument("--catalog", metavar="FILE",
+                        help="worker catalog (default: GitLab CE's, shipped)")
     source.add_argument("-i", "--inventory", metavar="INVENTORY",
                         help="take the worker catalog the inventory names")
     logs.add_argument("--service", choices=("empirical", "lognormal"), default="empirical",
@@ -209,6 +206,28 @@ def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
     logs.add_argument("--samples", type=options.positive_int, default=100, metavar="K",
                       help="empirical slices per class (default 100)")
     logs.set_defaults(func="workload:cmd_from_logs")
+    return p
+
+
+def add_alerts_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "alerts", help="Prometheus alerting rules from the inventory and the SLOs",
+        description="Write Prometheus alerting rules for the inventory's fleet: queueing SLO "
+                    "burn per urgency (the simulator's targets, multi-window), queues the "
+                    "routing rules use with no listener up, processes down or not as planned, "
+                    "dead and retry set growth, Redis memory and refusals, exporters down. "
+                    "docs/alerts.md explains each alert. Exit 2 for unusable input.")
+    p.add_argument("-i", "--inventory", required=True, metavar="INVENTORY",
+                   help="Ansible inventory of the fleet (the one site.yml deploys)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the rule file to write (Prometheus rule_files)")
+    p.add_argument("--workload", metavar="FILE",
+                   help="take the SLO targets from this workload's slo: (default: the "
+                        "simulator's defaults)")
+    p.add_argument("--runbook-url", default="docs/alerts.md", metavar="URL",
+                   help="where docs/alerts.md is published; each alert's runbook_url is "
+                        "URL#<alert name> (default: docs/alerts.md)")
+    p.set_defaults(func="alerts:cmd_alerts")
     return p
 
 
