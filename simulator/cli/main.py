@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument(
         "--catalog",
         metavar="FILE",
-        help="all_queues.yml-format worker catalog (default: GitLab CE's, shipped)",
+        action="append",
+        help="all_queues.yml-format worker catalog (default: GitLab CE's, shipped); repeat it "
+        "to merge files (GitLab EE: the CE and the ee/ all_queues.yml)",
     )
     match.add_argument("--json", action="store_true", help="print a JSON list")
     match.add_argument(
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     match.set_defaults(func="route:cmd_route_match")
 
     resolve = route_sub.add_parser("resolve", help="every worker's queue under routing rules")
-    resolve.add_argument("--catalog", metavar="FILE")
+    resolve.add_argument("--catalog", metavar="FILE", action="append",
+                         help="worker catalog, as for route match (repeat it to merge files)")
     resolve.add_argument(
         "--rules",
         metavar="FILE",
@@ -192,8 +195,9 @@ def add_workload_parser(subparsers: Any) -> argparse.ArgumentParser:
     logs.add_argument("-o", "--output", required=True, metavar="OUT.yml",
                       help="the workload file to write")
     source = logs.add_mutually_exclusive_group()
-    source.add_argument("--catalog", metavar="FILE",
-                        help="worker catalog (default: GitLab CE's, shipped)")
+    source.add_argument("--catalog", metavar="FILE", action="append",
+                        help="worker catalog (default: GitLab CE's, shipped; repeat it to merge "
+                        "files)")
     source.add_argument("-i", "--inventory", metavar="INVENTORY",
                         help="take the worker catalog the inventory names")
     logs.add_argument("--service", choices=("empirical", "lognormal"), default="empirical",
