@@ -57,6 +57,14 @@ class Note:
         head = f"position {self.position}: " if with_position else ""
         return f"{head}{self.message}\n{caret_excerpt(text, self.position - 1)}"
 
+    def describe(self, text: str, *, with_position: bool = True) -> str:
+        """:meth:`render`, led by what the term does for a value no worker has (an error's
+        text; a warning leads with :attr:`lead` itself)."""
+        head = f"{self.summary}: " if self.kind == NO_MATCH and self.summary else ""
+        if with_position:
+            return f"position {self.position}: {head}{self.render(text, with_position=False)}"
+        return head + self.render(text, with_position=False)
+
 
 def closest(value: str, known: Collection[str], n: int = 3) -> list[str]:
     """The names in ``known`` closest to ``value`` (difflib), best first; [] when none is."""
@@ -267,8 +275,7 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
                     ", ..." if len(known) > 8 else "")
             notes.append(Note(
                 off + 1,
-                f"no worker in {catalog.path} has {term.predicate} {excerpt(value)}, so "
-                f"{term.predicate}{op}{value} {effect} ({hint})",
+                f"no worker in {catalog.path} has {term.predicate} {excerpt(value)} ({hint})",
                 NO_MATCH,
                 f"{term.predicate}{op}{value} {effect}",
             ))
@@ -276,7 +283,7 @@ def parse_query(text: str, *, strict: bool = True, catalog: Catalog | None = Non
     query = Query(text, tuple(clauses), tuple(notes), strict)
     if strict and notes:
         first = note_error(notes[0], text)
-        more = "".join(f"\n  also {n.render(text)}" for n in notes[1:4])
+        more = "".join(f"\n  also {n.describe(text)}" for n in notes[1:4])
         if len(notes) > 4:
             more += f"\n  and {len(notes) - 4} more place(s)"
         first.message += more
@@ -294,7 +301,7 @@ NO_MATCH_HINT = ("use a value some worker of the catalog has (it must be your Gi
 def note_error(note: Note, text: str) -> QueryError:
     """A strict-mode error for one note of query ``text``, at its position."""
     return QueryError(
-        note.render(text, with_position=False),
+        note.describe(text, with_position=False),
         position=note.position,
         hint=NO_MATCH_HINT if note.kind == NO_MATCH else MISREAD_HINT,
     )
