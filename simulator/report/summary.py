@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from ..sim.engine import RunResult
-from ..sim.model import URGENCIES
+from ..sim.model import URGENCIES, SloTargets
+from ..sim.redis_failover import FailoverResult
 from ..sim.stats import LogHistogram, Moments, confidence_interval
 
 __all__ = [
+    "FailoverSummary",
     "Latency",
     "ProcessSummary",
     "QueueSummary",
@@ -94,6 +96,39 @@ class RedisSummary:
 
 
 @dataclass(frozen=True)
+class FailoverSummary:
+    """One ``redis_failover`` (simulator.sim.redis_failover.FailoverResult): seconds from the
+    failure, counts of jobs (means over replications)."""
+
+    at_s: float
+    shard: str
+    downtime_s: float
+    lose_last_s: float
+    producer_retry: bool
+    #: From the failure until a job was fetched from the shard again (None: none was).
+    processing_resumed_after_s: float | None
+    lost: float  # the four causes below together
+    lost_unreplicated: float  # pushed in the last lose_last_s seconds, still waiting
+    lost_pushes: float  # producers' pushes refused during the downtime, not retried
+    lost_retries: float  # failed during the downtime: the retry could not be written
+    lost_push_backs: float  # a shutdown's push-back during the downtime
+    run_twice: float  # fetched in the last lose_last_s seconds, delivered again
+    refused_pushes: float  # producers' pushes during the downtime (lost or retried)
+    retried_pushes: float  # pushed again by the producers after the downtime
+    in_flight: float  # running at the failure (they complete)
+    backlog_before: float
+    backlog_peak: float
+    #: From the failure until the shard's backlog was back to backlog_before, checked every
+    #: second from a second after the downtime (None: not by the end of the run).
+    drained_after_s: float | None
+    #: Jobs of the shard started from the failure until it drained, per urgency; of those,
+    #: the ones over their queueing target (urgencies with a target); the longest wait.
+    started: dict[str, float]
+    late: dict[str, float]
+    longest_wait_s: float | None
+
+
+@dataclass(frozen=True)
 class Slo:
     met: bool
     failures: list[str]
@@ -118,11 +153,15 @@ class Summary:
     seeds: list[int] | None = None
     ci95: dict[str, Any] | None = None
     plots: list[str] | None = None
+    #: Per ``redis_failover`` event of the workload (None: it has none).
+    failovers: list[FailoverSummary] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON output (optional parts only when set)."""
         data = asdict(self)
         out = {f.name: data[f.name] for f in fields(self)[:10]}
+        if self.failovers is not None:
+            out["failovers"] = data["failovers"]
         if self.replications is not None:
             out.update(replications=self.replications, seeds=self.seeds, ci95=self.ci95)
         if self.plots is not None:
@@ -145,6 +184,8 @@ class Summary:
             slo=Slo(**data["slo"]), events=data["events"], warnings=data["warnings"],
             replications=data.get("replications"), seeds=data.get("seeds"),
             ci95=data.get("ci95"), plots=data.get("plots"),
+            failovers=([FailoverSummary(**f) for f in data["failovers"]]
+                       if data.get("failovers") is not None else None),
         )
 
 
@@ -255,9 +296,12 @@ def summarize(run: RunResult) -> Summary:
     }
     warnings = [f"queue {q!r} receives jobs but no Sidekiq process listens to it"
                 for q in run.unserved_queues]
-    if run.counters["lost"]:
-        warnings.append(f"{run.counters['lost']} running jobs were lost when nodes went down "
+    failovers = [_failover(f, t) for f in run.failovers]
+    node_lost = run.counters["lost"] - sum(f.lost for f in run.failovers)
+    if node_lost:
+        warnings.append(f"{node_lost} running jobs were lost when nodes went down "
                         "(open-source Sidekiq's fetch loses in-flight jobs)")
+    warnings.extend(_failover_warning(f) for f in failovers if f.lost or f.run_twice)
     return Summary(
         duration_s=dur,
         seed=run.seed,
@@ -269,7 +313,42 @@ def summarize(run: RunResult) -> Summary:
         slo=Slo(met=not failures, failures=failures),
         events=list(run.events_applied),
         warnings=warnings,
+        failovers=failovers or None,
     )
+
+
+def _failover(f: FailoverResult, t: SloTargets) -> FailoverSummary:
+    timed = [u for u in URGENCIES if math.isfinite(t.queueing[u])]
+    return FailoverSummary(
+        at_s=f.at_s, shard=f.shard, downtime_s=f.downtime_s, lose_last_s=f.lose_last_s,
+        producer_retry=f.producer_retry,
+        processing_resumed_after_s=(None if f.processing_resumed_after_s is None
+                                    else _num(f.processing_resumed_after_s)),
+        lost=f.lost, lost_unreplicated=f.lost_unreplicated, lost_pushes=f.lost_pushes,
+        lost_retries=f.lost_retries, lost_push_backs=f.lost_push_backs,
+        run_twice=f.run_twice, refused_pushes=f.refused_pushes,
+        retried_pushes=f.retried_pushes, in_flight=f.in_flight,
+        backlog_before=f.backlog_before, backlog_peak=f.backlog_peak,
+        drained_after_s=None if f.drained_after_s is None else _num(f.drained_after_s),
+        started={u: f.started.get(u, 0) for u in URGENCIES},
+        late={u: f.late.get(u, 0) for u in timed},
+        longest_wait_s=None if f.longest_wait_s is None else _num(f.longest_wait_s),
+    )
+
+
+def _failover_warning(f: FailoverSummary) -> str:
+    causes = [(f.lost_unreplicated, f"pushed in the last {f.lose_last_s:g} s and not "
+                                    "replicated"),
+              (f.lost_pushes, "pushes refused while Redis was down (the producers do not "
+                              "retry)"),
+              (f.lost_retries, "failed while Redis was down (the retry could not be written)"),
+              (f.lost_push_backs, "not pushed back by a shutdown while Redis was down")]
+    text = (f"redis_failover at {f.at_s:g} s (shard {f.shard}): {f.lost:,.0f} jobs lost"
+            + "".join(f"; {n:,.0f} {why}" for n, why in causes if n))
+    if f.run_twice:
+        text += (f"; {f.run_twice:,.0f} jobs run twice (fetched in the last "
+                 f"{f.lose_last_s:g} s: the replica still had them)")
+    return text
 
 
 def combine(results: list[Summary]) -> Summary:
@@ -300,6 +379,11 @@ def combine(results: list[Summary]) -> Summary:
     mean["slo"] = {"met": all(s["slo"]["met"] for s in summaries), "failures": failures}
     mean["warnings"] = sorted({w for s in summaries for w in s["warnings"]})
     mean["events"] = summaries[0]["events"]
+    if summaries[0].get("failovers") is not None:  # the same events in every replication
+        pairs = [merge([s["failovers"][i] for s in summaries])
+                 for i in range(len(summaries[0]["failovers"]))]
+        mean["failovers"] = [m for m, _ in pairs]
+        ci["failovers"] = [c for _, c in pairs]
     return Summary.from_dict(mean)
 
 

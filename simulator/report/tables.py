@@ -119,6 +119,8 @@ def render(summary: Summary, console: Console | None = None) -> None:
         console.print(f"Redis shard {shard}: CPU {_pct(r.cpu_mean)} of a core on average, "
                       f"peak {_pct(r.cpu_peak)} (cost model, docs/behaviour.md §8: compare "
                       "configurations, not absolute figures)")
+    if s.failovers:
+        _failover_table(s, console)
     for event in s.events:
         console.print(f"event: {event}")
     for w in s.warnings:
@@ -128,3 +130,30 @@ def render(summary: Summary, console: Console | None = None) -> None:
     else:
         for f in s.slo.failures:
             console.print(f"[red]SLO missed:[/] {f}")
+
+
+def _failover_table(s: Summary, console: Console) -> None:
+    """One row per ``redis_failover``: how long nothing was fetched, what was lost or run
+    twice, the backlog and the waits until it drained."""
+    t = Table(title="Redis failovers (times from the failure; backlog = waiting in the "
+                    "shard's queues or kept by producers)")
+    for col in ("at", "shard", "down", "fetching again", "lost", "run twice", "pushes refused",
+                "backlog → peak", "drained", "longest wait", "late / started"):
+        t.add_column(col, justify="left" if col in ("shard", "late / started") else "right",
+                     no_wrap=col == "late / started")
+    for f in s.failovers or []:
+        refused = f"{f.refused_pushes:,.0f}"
+        if f.refused_pushes:
+            refused += "\nretried" if f.producer_retry else "\nlost"
+        late = "\n".join(f"{u} {f.late[u]:,.0f}/{f.started.get(u, 0):,.0f}"
+                         for u in f.late if f.started.get(u, 0)) or "-"
+        t.add_row(
+            fmt_s(f.at_s), f.shard, fmt_s(f.downtime_s),
+            "never" if f.processing_resumed_after_s is None
+            else fmt_s(f.processing_resumed_after_s),
+            f"{f.lost:,.0f}", f"{f.run_twice:,.0f}", refused,
+            f"{f.backlog_before:,.0f} → {f.backlog_peak:,.0f}",
+            "not by the end" if f.drained_after_s is None else fmt_s(f.drained_after_s),
+            fmt_s(f.longest_wait_s), late,
+        )
+    console.print(t)

@@ -19,7 +19,8 @@ What is modelled (docs/behaviour.md §6):
 * events: node down / up, graceful restart (quiet, wait ``timeout``, push back the rest),
   routing change (for a share of the producers: a rolling switch), ``listen`` (a node's
   processes restart gracefully with new queue lists), ``move_jobs`` (waiting jobs move from
-  queues nothing routes to any more, as ``sidekiq_migrate_jobs`` does);
+  queues nothing routes to any more, as ``sidekiq_migrate_jobs`` does), ``redis_failover``
+  (a Redis shard unreachable for a while, the unreplicated writes lost);
 * stranded jobs: jobs waiting in a queue that no up, non-quiet process listens to, sampled
   over time.
 
@@ -35,7 +36,7 @@ runs it; the mechanics are one part per module, sharing the run's state
 (:mod:`simulator.sim.state`): :mod:`~simulator.sim.arrivals`, :mod:`~simulator.sim.fetchers`
 (queues and fetchers), :mod:`~simulator.sim.cpu` (GVL and cores),
 :mod:`~simulator.sim.retries`, :mod:`~simulator.sim.fleet_events` (events and a process's
-life) and :mod:`~simulator.sim.sampling`.
+life), :mod:`~simulator.sim.redis_failover` and :mod:`~simulator.sim.sampling`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from .model import (
     Scenario,
     ServiceTime,
 )
+from .redis_failover import FailoverResult, RedisFailovers
 from .retries import Retries
 from .sampling import Sampling
 from .stats import FleetRecorder
@@ -97,6 +99,8 @@ class RunResult:
     event_log: list[tuple[float, str, str]] = field(default_factory=list)
     #: Per process: core-seconds its Ruby threads used (at most the run's duration: one GVL).
     cpu_seconds: list[float] = field(default_factory=list)
+    #: Per ``redis_failover`` event, in time order: what it cost (simulator.sim.redis_failover).
+    failovers: list[FailoverResult] = field(default_factory=list)
 
     @property
     def stranded_max(self) -> int:
@@ -107,7 +111,7 @@ class RunResult:
         return self.stranded[-1][1] if self.stranded else 0
 
 
-class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
+class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Sampling):
     """One simulation run.  Not reusable: build, ``run()``, read the result."""
 
     def __init__(self, scenario: Scenario, *, duration: float, seed: int,
@@ -345,7 +349,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
         self._a_fail: list[bool] = []
         self._a_i = 0
         self._a_boundary = math.inf
-
+        self._setup_failovers()
 
     def _setup_cpu(self, scenario: Scenario, classes: list[JobClass],
                    procs: list[Process]) -> None:
@@ -409,6 +413,8 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
             if self.sc.trace is not None:
                 self._trace_file.close()
         self._sample_stranded(self.duration)
+        if self._failovers:
+            self._failover_finish(self.duration)
         self._finish()
         in_queues = {self.queue_names[i]: len(d) for i, d in enumerate(self.queues) if d}
         for _, q, _job in self._transit:  # pushed, not poppable yet: in Redis for the producer
@@ -432,6 +438,10 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
             "moved": self.moved,
             "moved_retries": self.moved_retries,
             "kept_unknown": self.kept_unknown,
+            # Redis failovers: jobs delivered again (run twice), and pushes the producers
+            # still keep at the end because their shard is down.
+            "duplicated": self.duplicated,
+            "held_by_producers": self.held_by_producers,
         }
         return RunResult(
             duration=self.duration,
@@ -448,6 +458,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, Sampling):
             stranded=self.stranded_log,
             event_log=self.event_log,
             cpu_seconds=list(self.g_busy),
+            failovers=[f.result for f in self._failovers],
         )
 
 

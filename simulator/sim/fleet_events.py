@@ -2,8 +2,9 @@
 
 Events: node down / up, graceful restart (quiet, wait ``timeout``, push back the rest), a
 routing change for a share of the producers (a rolling switch), ``listen`` (a node's processes
-restart gracefully with new queue lists) and ``move_jobs`` (waiting jobs move off queues
-nothing routes to any more, as ``sidekiq_migrate_jobs`` does).  A process is
+restart gracefully with new queue lists), ``move_jobs`` (waiting jobs move off queues
+nothing routes to any more, as ``sidekiq_migrate_jobs`` does) and ``redis_failover`` (its
+mechanics in :mod:`simulator.sim.redis_failover`).  A process is
 :data:`~simulator.sim.jobs.UP`, :data:`~simulator.sim.jobs.QUIET` or
 :data:`~simulator.sim.jobs.DOWN`; ``p_restart_gen`` makes a pending come-back stale when the
 process changed state meanwhile.
@@ -30,6 +31,8 @@ class FleetEvents(ModelState):
                 raise ValueError(f"event names unknown node {event.node!r}")
             if event.action == "listen" and event.node is None:
                 raise ValueError("a listen event needs a node")
+            if event.action == "redis_failover":
+                self._failover_scheduled(event)
             ev = Timeout(self.env, event.at, event)
             ev.callbacks.append(self._on_event)
 
@@ -52,9 +55,15 @@ class FleetEvents(ModelState):
             self._listen(event, now)
         elif event.action == "move_jobs":
             self._move_jobs(event, now)
+        elif event.action == "redis_failover":
+            self._failover_begin(event, now)
         text = f"{now:.0f}s {event.action} {event.node or ''}".strip()
         if event.action == "routing" and event.share < 1.0:
             text += f" (share {event.share:.3g})"
+        if event.action == "redis_failover":
+            text += (f" {event.shard or 'default'} ({event.downtime_s:g} s down, last "
+                     f"{event.lose_last_s:g} s of writes lost, producers "
+                     f"{'retry' if event.producer_retry else 'do not retry'})")
         self.events_applied.append(text)
         self.event_log.append((now, event.action, event.label))
         self._sample_stranded(now)

@@ -128,7 +128,8 @@ class TraceSpec:
 
 
 #: Event actions the engine knows.
-ACTIONS = ("node_down", "node_up", "restart", "routing", "listen", "move_jobs")
+ACTIONS = ("node_down", "node_up", "restart", "routing", "listen", "move_jobs",
+           "redis_failover")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,13 @@ class FleetEvent:
     * ``move_jobs``: every job waiting in a queue that is not a destination of the routes in
       force (or of ``routes``, when given) moves, oldest first, to the newest end of its
       class's queue under those routes; jobs in the retry set get their queue rewritten;
-      jobs of classes the routes do not name stay where they are.
+      jobs of classes the routes do not name stay where they are;
+    * ``redis_failover``: the Redis ``shard`` (None: ``default``) is unreachable for
+      ``downtime_s`` (its primary fails; Sentinel promotes a replica and the clients
+      reconnect): nothing is pushed to, fetched from or retried on it meanwhile; the jobs
+      pushed in the last ``lose_last_s`` seconds before the failure were not replicated and
+      are lost; producers' pushes during the downtime are lost, or with ``producer_retry``
+      pushed again when it ends (simulator.sim.redis_failover).
     """
 
     at: float
@@ -161,6 +168,13 @@ class FleetEvent:
     processes: tuple[Process, ...] = ()
     #: A label for reports (``fleetsim migrate`` names the phase step).
     label: str = ""
+    #: For ``redis_failover``: the shard that fails (None: ``default``), how long no client
+    #: reaches it, the unreplicated seconds of writes lost, and whether producers retry a
+    #: push that failed (after the downtime) or lose the job (Sidekiq's client raises).
+    shard: str | None = None
+    downtime_s: float = 0.0
+    lose_last_s: float = 0.0
+    producer_retry: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The state one run shares between the engine's parts (declarations only, no behaviour).
 
 The run is one object (:class:`simulator.sim.engine._Model`) assembled from the parts in
-``arrivals``, ``fetchers``, ``retries``, ``fleet_events`` and ``sampling``; each part is a
-class of its own module and reads and writes the attributes declared here.  Indices, not
+``arrivals``, ``fetchers``, ``retries``, ``fleet_events``, ``redis_failover`` and
+``sampling``; each part is a class of its own module and reads and writes the attributes
+declared here.  Indices, not
 objects, name queues (``q``), processes (``p``), fetchers (``fid``), classes and shards.
 """
 
@@ -18,7 +19,7 @@ import simpy
 
 from .jobs import Job, ProcState
 from .kernel import Tick
-from .model import JobClass, Process, Scenario, ServiceTime
+from .model import FleetEvent, JobClass, Process, Scenario, ServiceTime
 from .stats import FleetRecorder
 
 #: One execution: class, queue, process, enqueued, started, ended, flags (1 handed, 2 failed).
@@ -161,6 +162,7 @@ class ModelState:
     def _push(self, q: int, job: Job, now: float, front: bool = False) -> None: ...
     def _enqueue(self, q: int, job: Job, now: float) -> None: ...
     def _fetch(self, fid: int, now: float) -> None: ...
+    def _start(self, fid: int, job: Job, now: float, handed: int) -> None: ...
     def _complete(self, fid: int, now: float) -> None: ...
     def _gvl_enter(self, p: int, fid: int, cpu: float, wait: float, now: float) -> bool:
         raise NotImplementedError
@@ -171,3 +173,5 @@ class ModelState:
     def _poller_started(self, p: int) -> None: ...
     def _sample_stranded(self, now: float) -> None: ...
     def _flush(self) -> None: ...
+    def _failover_scheduled(self, event: FleetEvent) -> None: ...
+    def _failover_begin(self, event: FleetEvent, now: float) -> None: ...

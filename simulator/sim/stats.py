@@ -385,6 +385,11 @@ class FleetRecorder:
         """A job running at the end (not yet in the execution statistics): its wait."""
         self._censored.append((cls, q, wait, 1))
 
+    def add_held_wait(self, cls: int, q: int, wait: float) -> None:
+        """A job a producer still keeps at the end (its Redis is down, simulator.sim.
+        redis_failover): its wait so far, a lower bound; not in the queue's counts."""
+        self._censored.append((cls, q, wait, 2))
+
     def sample_backlog(self, now: float, lengths: list[int], retrying: int) -> None:
         self.backlog_t.append(now)
         self.backlog.append(np.asarray(lengths, dtype=np.int64))
@@ -412,8 +417,9 @@ class FleetRecorder:
             np.int64).reshape(self.n_qu.shape)
         self.wtol_qu += np.bincount(qu, weights=wait <= 4 * qt, minlength=size).astype(
             np.int64).reshape(self.n_qu.shape)
-        running = a[:, 3] > 0
-        self.censored_q += np.bincount(q[~running], minlength=len(self.censored_q))
+        running = a[:, 3] == 1
+        waiting = a[:, 3] == 0
+        self.censored_q += np.bincount(q[waiting], minlength=len(self.censored_q))
         self.running_q += np.bincount(q[running], minlength=len(self.running_q))
         self._add_bins((self.nbins - 1) * nu + u, wait, wait <= qt)
 

@@ -11,6 +11,7 @@ A workload is YAML::
     trace: {file: jobs.csv}             # optional replay: time,worker_class,duration
     events:                             # optional fleet events
       - {at: 20m, action: node_down, node: sidekiq2.example.com}
+      - {at: 1h, action: redis_failover, downtime_s: 30, lose_last_s: 1, producer_retry: false}
     redis: {...}                        # optional cost model overrides (microseconds)
     overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, enqueue_visible_s: 0}
                                         # optional per-job overheads (seconds; sim/overheads.py)
@@ -56,7 +57,8 @@ _TOP_KEYS = {"segments", "shape", "start_hour", "trace", "events", "redis", "slo
              "observed", "overheads"}
 _SEGMENT_KEYS = {"match", "rate_per_s", "service", "failure_probability", "shape", "name"}
 _DISTRIBUTIONS = ("exponential", "lognormal", "deterministic", "empirical")
-_ACTIONS = ("node_down", "node_up", "restart", "routing")
+_ACTIONS = ("node_down", "node_up", "restart", "routing", "redis_failover")
+_FAILOVER_KEYS = ("at", "action", "downtime_s", "lose_last_s", "producer_retry", "shard")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class EventSpec:
     timeout_s: float = 25.0
     boot_s: float = 10.0
     rules: Any = None
+    shard: str | None = None
+    downtime_s: float = 0.0
+    lose_last_s: float = 0.0
+    producer_retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,8 @@ def _event(raw: Any, index: int, file: str) -> EventSpec:
                                 file=file, rule=rule,
                                 hint='e.g. rules: [["urgency=high", "urgent"], ["*", "default"]]')
         return EventSpec(index, at, action, rules=raw["rules"])
+    if action == "redis_failover":
+        return _failover(raw, index, at, file)
     if not isinstance(raw.get("node"), str):
         raise WorkloadError(f"a {action} event needs node: an inventory host", file=file,
                             rule=rule, hint=hint)
@@ -261,6 +269,61 @@ def _event(raw: Any, index: int, file: str) -> EventSpec:
                                  rule=rule),
         boot_s=parse_duration(raw.get("boot_s", 10), what="boot_s", file=file, rule=rule),
     )
+
+
+def _failover(raw: dict[Any, Any], index: int, at: float, file: str) -> EventSpec:
+    """``{at, action: redis_failover, downtime_s, lose_last_s: 0, producer_retry: false,
+    shard: default}`` (simulator.sim.redis_failover)."""
+    rule = f"events entry {index}"
+    hint = ("e.g. - {at: 5m, action: redis_failover, downtime_s: 30, lose_last_s: 0, "
+            "producer_retry: false}")
+    extra = sorted(map(str, set(raw) - set(_FAILOVER_KEYS)))
+    if extra:
+        raise WorkloadError(f"unknown redis_failover keys: {excerpt(', '.join(extra))}",
+                            file=file, rule=rule, hint="known: " + ", ".join(_FAILOVER_KEYS))
+    if "downtime_s" not in raw:
+        raise WorkloadError("a redis_failover event needs downtime_s: how long no client "
+                            "reaches Redis (failure to the clients' reconnection)", file=file,
+                            rule=rule, hint=hint)
+    downtime = parse_duration(raw["downtime_s"], what="downtime_s", file=file, rule=rule)
+    if downtime <= 0:
+        raise WorkloadError("downtime_s must be above 0", file=file, rule=rule,
+                            hint="a failover that loses no time needs no event; " + hint)
+    retry = raw.get("producer_retry", False)
+    if not isinstance(retry, bool):
+        raise WorkloadError(f"producer_retry must be true or false, not {excerpt(retry)}",
+                            file=file, rule=rule,
+                            hint="write it unquoted: producer_retry: true (the producers push "
+                                 "again after the downtime) or false (Sidekiq's client raises: "
+                                 "the job is lost)")
+    shard = raw.get("shard")
+    if shard is not None and (not isinstance(shard, str) or not shard):
+        raise WorkloadError(f"shard must be a Redis shard's name, not {excerpt(shard)}",
+                            file=file, rule=rule,
+                            hint="the third element of a routing rule; leave it out for the "
+                                 "default Redis")
+    return EventSpec(
+        index, at, "redis_failover", shard=shard, downtime_s=downtime,
+        lose_last_s=parse_duration(raw.get("lose_last_s", 0), what="lose_last_s", file=file,
+                                   rule=rule),
+        producer_retry=retry,
+    )
+
+
+def _check_failovers(events: tuple[EventSpec, ...], file: str) -> None:
+    """Two failovers of one shard may not overlap (the second would fail a Redis that is
+    already down)."""
+    busy: dict[str, EventSpec] = {}
+    for ev in sorted((e for e in events if e.action == "redis_failover"), key=lambda e: e.at):
+        shard = ev.shard or "default"
+        before = busy.get(shard)
+        if before is not None and ev.at < before.at + before.downtime_s:
+            raise WorkloadError(
+                f"this redis_failover of shard {shard!r} starts at {ev.at:g} s, while the one "
+                f"of events entry {before.index} keeps it down until "
+                f"{before.at + before.downtime_s:g} s", file=file, rule=f"events entry {ev.index}",
+                hint="move it later or shorten the downtime_s before it")
+        busy[shard] = ev
 
 
 def _dataclass_overrides(cls: type, base: Any, raw: Any, *, file: str, rule: str) -> Any:
@@ -369,13 +432,15 @@ def load_workload(path: str | Path) -> Workload:
         slo = _slo(slo_raw, slo, file)
     start_hour = _number(raw.get("start_hour", 0), "start_hour", file=file, rule="start_hour",
                          hi=23.999, hint="the hour of day at time 0, 0-23")
+    events = tuple(_event(e, i, file) for i, e in enumerate(events_raw, start=1))
+    _check_failovers(events, file)
     return Workload(
         path=file,
         segments=segments,
         shape=_shape(raw["shape"], file=file, rule="shape") if raw.get("shape") else None,
         start_hour=start_hour,
         trace=trace,
-        events=tuple(_event(e, i, file) for i, e in enumerate(events_raw, start=1)),
+        events=events,
         redis=_dataclass_overrides(RedisCost, RedisCost(), raw.get("redis"), file=file,
                                    rule="redis"),
         slo=slo,
@@ -473,22 +538,37 @@ def build_scenario(workload: Workload, fleet: Any) -> Scenario:
             raise exc.located(file=getattr(fleet, "source", None)) from None
         node_cpus[host.name] = float(cpus or max(len(host.processes), 1))
     events: list[FleetEvent] = []
+    shards = {shard or "default" for _, shard in routes.values()}
     for ev in workload.events:
         rule = f"events entry {ev.index}"
+        if ev.action == "redis_failover":
+            events.append(FleetEvent(ev.at, "redis_failover", shard=ev.shard,
+                                     downtime_s=ev.downtime_s, lose_last_s=ev.lose_last_s,
+                                     producer_retry=ev.producer_retry))
+            continue
         if ev.action == "routing":
             try:
                 new = Router.from_rules(ev.rules, catalog, strict=True)
             except FleetError as exc:
                 raise WorkloadError(exc.message, file=file, rule=f"{rule}, rules",
                                     position=exc.position, hint=exc.hint) from None
-            events.append(FleetEvent(ev.at, "routing", routes={
-                key: (r.queue, r.shard) for key, r in new.resolve().items()}))
+            new_routes = {key: (r.queue, r.shard) for key, r in new.resolve().items()}
+            events.append(FleetEvent(ev.at, "routing", routes=new_routes))
+            shards.update(shard or "default" for _, shard in new_routes.values())
             continue
         if ev.node not in nodes:
             raise WorkloadError(f"node {excerpt(ev.node)} is not a sidekiq host of the inventory",
                                 file=file, rule=rule,
                                 hint="sidekiq hosts: " + ", ".join(sorted(nodes)))
         events.append(FleetEvent(ev.at, ev.action, ev.node, ev.timeout_s, ev.boot_s))
+    for ev in workload.events:  # a failover's shard: one the routes (now or later) push to
+        name = ev.shard or "default"
+        if ev.action == "redis_failover" and name not in shards:
+            raise WorkloadError(
+                f"shard {excerpt(name)} is not a Redis shard of the routing rules",
+                file=file, rule=f"events entry {ev.index}",
+                hint="shards: " + ", ".join(sorted(shards)) + " (the third element of a rule; "
+                     "leave shard out for the default Redis)")
     return Scenario(
         classes=tuple(classes),
         processes=tuple(processes),
