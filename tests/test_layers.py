@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "simulator"
 
 #: Bottom to top; a module may import its own layer and the ones listed before it.
-LAYERS = ("base", "routing", "fleet", "sim", "migration", "report", "cli")
+LAYERS = ("base", "routing", "fleet", "omnibus", "sim", "migration", "report", "cli")
 BASE = {"errors", "inputs", "extras", "__init__", "__main__"}
 
 
