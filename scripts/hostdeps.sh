@@ -6,6 +6,7 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v ruby >/dev/null 2>&1 || missing+=(ruby)
 # ssh: Ansible's SSH connection and the firewall test that logs in to a lab node over SSH.
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 # promtool (Debian ships it in prometheus): `promtool check rules` and `promtool test rules` on the
