@@ -9,7 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = str(ROOT / "apps" / "sample" / "all_queues.yml")
-OLD = {"sidekiq_routing_rules": [["*", ""]], "sidekiq_worker_catalog": CATALOG}
+# GitLab 16.11: `*` is every queue of the catalog (from 17.0 it would be the rules' queues and
+# mailers, docs/behaviour.md §10).
+OLD = {"sidekiq_routing_rules": [["*", ""]], "sidekiq_worker_catalog": CATALOG,
+       "sidekiq_gitlab_version": "16.11"}
 HOSTVARS = {
     "w1": {**OLD, "sidekiq_queue_groups": ["*"], "sidekiq_concurrency": 5},
     "w2": {**OLD, "sidekiq_queue_groups": ["*"], "sidekiq_concurrency": 5},
