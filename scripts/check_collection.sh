@@ -26,12 +26,12 @@ tarball="$(ls "$work"/dist/sidekiq_fleet-fleet-*.tar.gz)"
 say "the tarball holds collection content only"
 tar -tzf "$tarball" >"$work/contents"
 for wanted in meta/runtime.yml MANIFEST.json FILES.json README.md \
-    plugins/filter/sidekiq_fleet.py plugins/modules/sidekiq_migrate_jobs.py \
+    plugins/filter/sidekiq_fleet.py plugins/filter/gitlab_omnibus.py plugins/modules/sidekiq_migrate_jobs.py \
     plugins/module_utils/sidekiq_jobs.py playbooks/site.yml apps/sample/all_queues.yml \
-    monitoring/prometheus.yml.j2; do
+    monitoring/prometheus.yml.j2 roles/gitlab_omnibus/files/record_settings.rb playbooks/gitlab_rb.yml; do
   grep -qx "$wanted" "$work/contents" || fail "$wanted is missing from $(basename "$tarball")"
 done
-for role in fleet common pki firewall redis postgresql gitaly sidekiq_app sidekiq_exporter sidekiq rails haproxy; do
+for role in fleet common pki firewall redis postgresql gitaly sidekiq_app sidekiq_exporter sidekiq rails haproxy gitlab_omnibus; do
   for wanted in "roles/$role/meta/argument_specs.yml" "roles/$role/README.md"; do
     grep -qx "$wanted" "$work/contents" || fail "$wanted is missing from $(basename "$tarball")"
   done
