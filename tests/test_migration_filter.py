@@ -39,7 +39,8 @@ def _filters():
 
 def test_plan_for_the_playbook():
     plan = _filters().sidekiq_migration_plan(HOSTVARS, GROUPS, TARGET)
-    old = ["urgent_notification", "checksum", "repository_probe", "flaky_import", "audit_event"]
+    old = ["urgent_notification", "checksum", "repository_probe", "flaky_import", "audit_event",
+           "fidelity", "fidelity_bulk"]
     assert plan["current"]["w1"] == [",".join(old)]
     assert plan["both"]["w1"] == [",".join([*old, "high-urgency", "default"])]
     assert plan["final"] == {"w1": ["high-urgency,default"], "w2": ["high-urgency,default"]}
