@@ -238,6 +238,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
         overheads = scenario.overheads
         self._visible = overheads.enqueue_visible_s
         self._hold = overheads.hold_s
+        self._dispatch_cpu = overheads.dispatch_cpu_s
         self._transit = deque()
         self._transit_ev = Tick()
         self._transit_cbs = [self._on_visible]

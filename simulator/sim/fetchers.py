@@ -103,13 +103,15 @@ class Fetchers(ModelState):
         self.f_start[fid] = now + hold
         self.f_handed[fid] = handed
         share = self.cls_cpu[job.cls]
-        if share:  # the CPU part first, on the process's GVL (simulator.sim.cpu)
-            cpu = job.service * share
-            if cpu > 0 and self._gvl_enter(p, fid, cpu, job.service - cpu + hold, now):
+        extra = self._dispatch_cpu
+        if share or extra:  # the CPU part first, on the process's GVL (simulator.sim.cpu)
+            own = job.service * share
+            cpu = own + extra
+            if cpu > 0 and self._gvl_enter(p, fid, cpu, job.service - own + hold, now):
                 return
         ev = self.f_ev[fid]
         ev.callbacks = self._done_cbs
-        self.at(now + hold + job.service, ev)
+        self.at(now + hold + job.service + extra, ev)
 
     def _on_done(self, ev: Tick) -> None:
         fid = ev.fid

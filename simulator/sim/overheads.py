@@ -6,7 +6,11 @@ engine's overhead constants live (docs/simulator.md, "Overheads").
 * ``fetch_round_trip_s``: a thread that finds work (a job waiting when it asks, or a job handed
   to it while it blocks) gets it one ``BRPOP``/``BZPOPMIN`` round trip later.
 * ``dispatch_s``: Sidekiq's processor before the job's ``perform`` runs (parse the payload,
-  build the worker, the server middleware).
+  build the worker, the server middleware), as a wait: time that holds the thread.
+* ``dispatch_cpu_s``: the Ruby Sidekiq itself runs per job outside ``perform`` (the fetch's
+  reply, JSON, middleware, log lines, the acknowledgement): CPU on the process's GVL, added to
+  the job's CPU part. It is what bounds a process of CPU-bound jobs below 1 / cpu_s; the lab's
+  fidelity stage measures it (process CPU time less the jobs' own ``cpu_s``, per job).
 
 The last two hold the thread: the job counts as taken (it is no longer in Redis) but its
 execution starts ``fetch_round_trip_s + dispatch_s`` later, so its queueing time (enqueued to
@@ -26,6 +30,7 @@ import math
 from dataclasses import dataclass, fields
 
 __all__ = [
+    "DEFAULT_DISPATCH_CPU_S",
     "DEFAULT_DISPATCH_S",
     "DEFAULT_ENQUEUE_VISIBLE_S",
     "DEFAULT_FETCH_ROUND_TRIP_S",
@@ -37,6 +42,9 @@ __all__ = [
 DEFAULT_FETCH_ROUND_TRIP_S = 0.0005
 #: Sidekiq's processor per job (JSON parse, worker instance, server middleware): 1 ms.
 DEFAULT_DISPATCH_S = 0.001
+#: Sidekiq's own Ruby per job outside ``perform``, on the GVL (docs/fidelity.md: measured in
+#: the lab as process CPU time less the jobs' cpu_s).
+DEFAULT_DISPATCH_CPU_S = 0.002
 #: A pushed job is poppable at once (the producer's LPUSH is in Redis when ``enqueued_at`` is
 #: taken, to within the round trip above).
 DEFAULT_ENQUEUE_VISIBLE_S = 0.0
@@ -51,6 +59,7 @@ class Overheads:
     fetch_round_trip_s: float = DEFAULT_FETCH_ROUND_TRIP_S
     dispatch_s: float = DEFAULT_DISPATCH_S
     enqueue_visible_s: float = DEFAULT_ENQUEUE_VISIBLE_S
+    dispatch_cpu_s: float = DEFAULT_DISPATCH_CPU_S
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -63,7 +72,7 @@ class Overheads:
     @classmethod
     def zero(cls) -> Overheads:
         """No overhead: the ideal queue (jobs start the instant a thread is free)."""
-        return cls(0.0, 0.0, 0.0)
+        return cls(0.0, 0.0, 0.0, 0.0)
 
     @property
     def hold_s(self) -> float:

@@ -69,6 +69,7 @@ class ModelState:
     # in push order, and the one event for the oldest of them.
     _visible: float  # enqueue_visible_s
     _hold: float  # fetch_round_trip_s + dispatch_s: a taken job's execution starts this later
+    _dispatch_cpu: float  # dispatch_cpu_s: Sidekiq's own CPU per job, added to the CPU part
     _transit: deque[tuple[float, int, Job]]
     _transit_ev: Tick
     _transit_cbs: list[Callable[[Tick], None]]

@@ -342,7 +342,7 @@ def _overheads(raw: Any, file: str) -> Overheads:
     unset one keeps its default (simulator.sim.overheads)."""
     names = [f.name for f in fields(Overheads)]
     hint = ("e.g. overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, "
-            "enqueue_visible_s: 0} (seconds; all 0 for the ideal queue)")
+            "enqueue_visible_s: 0, dispatch_cpu_s: 0.002} (seconds; all 0 for the ideal queue)")
     if raw is None:
         return Overheads()
     if not isinstance(raw, dict) or set(raw) - set(names):

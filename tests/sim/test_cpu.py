@@ -18,6 +18,7 @@ from simulator.report.summary import summarize
 from simulator.sim.capacity import Candidate, apply_candidate, evaluate
 from simulator.sim.engine import mmc_scenario, simulate
 from simulator.sim.model import JobClass, Process, Scenario, ServiceTime
+from simulator.sim.overheads import Overheads
 
 REPS = 12
 T_MULT = float(student_t.ppf(0.9995, REPS - 1))
@@ -33,6 +34,8 @@ def _fleet(processes: list[int], *, share: float, rate: float, mean: float = 1.0
                         for i, c in enumerate(processes)),
         routes={"WorkWorker": ("work", None)},
         node_cpus={} if cores is None else {node: cores},
+        # The ideal queue: these checks compare with processor-sharing theory.
+        overheads=Overheads.zero(),
     )
 
 
