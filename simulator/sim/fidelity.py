@@ -12,7 +12,9 @@ Targets (issue of record: the simulator must be trusted before a rollout):
 * queueing p95 and p99 within 20 %, or within 50 ms where both are under 250 ms (below that,
   a relative error of a few milliseconds says nothing).
 
-p50 is shown, not judged.
+p50 is shown, not judged. A figure the model is known to leave out (docs/fidelity.md, "What
+the model leaves out") can be named as a known gap: it is shown with its error and marked so,
+not judged, and the list of known gaps is part of the record.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class Row:
     measured: float | None
     predicted: float | None
     judged: bool
+    known_gap: bool = False
 
     @property
     def error(self) -> float | None:
@@ -157,6 +160,8 @@ class Row:
 
     @property
     def target(self) -> str:
+        if self.known_gap:
+            return "known gap: not judged"
         if not self.judged:
             return "shown"
         if self.figure == "throughput_per_s":
@@ -166,9 +171,12 @@ class Row:
 
 
 def compare(workload: str, queue: str, measured: Mapping[str, float | None],
-            prediction: Mapping[str, float | None]) -> list[Row]:
+            prediction: Mapping[str, float | None],
+            known_gaps: Iterable[str] = ()) -> list[Row]:
+    """The four figures of one queue; ``known_gaps`` names figures shown but not judged."""
+    gaps = set(known_gaps)
     return [Row(workload, queue, figure, measured.get(figure), prediction.get(figure),
-                figure != "p50_s")
+                figure != "p50_s" and figure not in gaps, figure in gaps)
             for figure in ("throughput_per_s", "p50_s", "p95_s", "p99_s")]
 
 
@@ -185,7 +193,12 @@ def markdown_table(rows: Sequence[Row]) -> str:
              "|---|---|---|---:|---:|---:|---|---|"]
     for r in rows:
         err = "—" if r.error is None else f"{r.error:+.1%}"
-        verdict = "—" if not r.judged else ("within" if r.within else "**outside**")
+        if r.known_gap:
+            verdict = "known gap"
+        elif not r.judged:
+            verdict = "—"
+        else:
+            verdict = "within" if r.within else "**outside**"
         lines.append(f"| {r.workload} | {r.queue} | {r.figure.removesuffix('_s')} | "
                      f"{_fmt(r.figure, r.measured)} | {_fmt(r.figure, r.predicted)} | {err} | "
                      f"{r.target} | {verdict} |")

@@ -38,16 +38,20 @@ __all__ = [
     "Overheads",
 ]
 
-#: One Redis round trip on a LAN (client to Redis and back, with Redis' own work): 0.5 ms.
-DEFAULT_FETCH_ROUND_TRIP_S = 0.0005
-#: Sidekiq's processor per job (JSON parse, worker instance, server middleware): 1 ms.
-DEFAULT_DISPATCH_S = 0.001
-#: Sidekiq's own Ruby per job outside ``perform``, on the GVL (docs/fidelity.md: measured in
-#: the lab as process CPU time less the jobs' cpu_s).
-DEFAULT_DISPATCH_CPU_S = 0.002
-#: A pushed job is poppable at once (the producer's LPUSH is in Redis when ``enqueued_at`` is
-#: taken, to within the round trip above).
-DEFAULT_ENQUEUE_VISIBLE_S = 0.0
+# The defaults are the lab's (docs/fidelity.md, "Calibration"): jobs on idle threads started
+# 0.89 ms (median) after their enqueued_at, which is the three waits below together; one
+# process of 20 threads saturated with CPU-bound jobs did 46.9 jobs/s of 19.9 ms of their own
+# CPU, 1.4 ms more per job than the jobs alone; IO-bound jobs near saturation queued as if the
+# threads lost next to nothing between jobs, so most of the 0.89 ms is on the producer's side.
+#: One Redis round trip between a fetcher and Redis on the lab's network: 0.2 ms.
+DEFAULT_FETCH_ROUND_TRIP_S = 0.0002
+#: Sidekiq's processor per job before ``perform`` (as a wait): 0.1 ms.
+DEFAULT_DISPATCH_S = 0.0001
+#: Sidekiq's own Ruby per job outside ``perform``, on the GVL: 0.8 ms.
+DEFAULT_DISPATCH_CPU_S = 0.0008
+#: From the producer's ``enqueued_at`` (taken before the push) to the job in Redis and a
+#: blocked fetcher woken: 0.6 ms.
+DEFAULT_ENQUEUE_VISIBLE_S = 0.0006
 #: Largest overhead a workload may give: anything longer is a mistake of units (ms for s).
 MAX_OVERHEAD_S = 60.0
 

@@ -67,3 +67,14 @@ def test_p50_is_shown_not_judged_and_the_table_marks_misses():
     table = markdown_table(rows)
     assert "| io | fidelity | p95 | 1000 ms | 1500 ms | +50.0% |" in table
     assert table.count("**outside**") == 1
+
+
+def test_a_known_gap_is_shown_and_marked_not_judged():
+    rows = compare("cpu", "q", {"throughput_per_s": 10.0, "p50_s": 0.005, "p95_s": 0.08,
+                                "p99_s": 0.1},
+                   {"throughput_per_s": 10.1, "p50_s": 0.001, "p95_s": 0.002, "p99_s": 0.002},
+                   known_gaps=("p95_s", "p99_s"))
+    assert [(r.judged, r.known_gap, r.within) for r in rows] == [
+        (True, False, True), (False, False, True), (False, True, True), (False, True, True)]
+    table = markdown_table(rows)
+    assert table.count("| known gap |") == 2 and "**outside**" not in table

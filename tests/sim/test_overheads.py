@@ -43,7 +43,7 @@ def _scenario(rate: float, service: float, threads: int, overheads: Overheads, *
 def test_defaults_are_documented_small_figures_and_zero_is_zero():
     assert Overheads() == Overheads(DEFAULT_FETCH_ROUND_TRIP_S, DEFAULT_DISPATCH_S,
                                     DEFAULT_ENQUEUE_VISIBLE_S, DEFAULT_DISPATCH_CPU_S) == Overheads(
-        0.0005, 0.001, 0.0, 0.002)
+        0.0002, 0.0001, 0.0006, 0.0008)
     assert Scenario(classes=(), processes=(), routes={}).overheads == Overheads()
     assert Overheads.zero().total_s == 0.0 and mmc_scenario(2, 1.0, 1.0).overheads.total_s == 0
     assert OVERHEADS.hold_s == pytest.approx(0.005) and OVERHEADS.total_s == pytest.approx(0.009)
@@ -88,16 +88,16 @@ def test_a_saturated_thread_loses_throughput_by_the_overheads_share(overheads):
     run = simulate(_scenario(200.0, 0.010, 1, overheads), duration=duration, seed=1)
     extra = overheads.hold_s + overheads.dispatch_cpu_s
     cycle = 0.010 + extra
-    assert abs(run.counters["succeeded"] - duration / cycle) <= 2
+    assert abs(run.counters["succeeded"] - duration / cycle) <= 3
     share = extra / cycle  # the drop against the ideal queue's 100 jobs/s
     assert run.counters["succeeded"] / duration == pytest.approx(100 * (1 - share), rel=2e-3)
     # The thread counts as busy throughout, overheads included.
     assert float(run.recorder.utilisation().mean()) == pytest.approx(1.0, abs=2e-3)
 
 
-def test_default_overheads_cost_about_a_quarter_of_a_saturated_10ms_thread():
+def test_default_overheads_cost_about_a_tenth_of_a_saturated_10ms_thread():
     run = simulate(_scenario(200.0, 0.010, 1, Overheads()), duration=100.0, seed=1)
-    assert run.counters["succeeded"] / 100.0 == pytest.approx(100 / 1.35, rel=2e-3)  # 74.07/s
+    assert run.counters["succeeded"] / 100.0 == pytest.approx(100 / 1.11, rel=2e-3)  # 90.09/s
 
 
 def test_pushes_in_transit_at_the_end_count_as_waiting():
