@@ -40,15 +40,16 @@ __all__ = [
 
 # The defaults are the lab's (docs/fidelity.md, "Calibration"): jobs on idle threads started
 # 0.89 ms (median) after their enqueued_at, which is the three waits below together; one
-# process of 20 threads saturated with CPU-bound jobs did 46.9 jobs/s of 19.9 ms of their own
-# CPU, 1.4 ms more per job than the jobs alone; IO-bound jobs near saturation queued as if the
-# threads lost next to nothing between jobs, so most of the 0.89 ms is on the producer's side.
+# process of 20 threads saturated with CPU-bound jobs did 47 jobs/s of 19.9 ms of their own
+# CPU; the workers' processes used 0.9 to 1.3 ms of CPU per job more than the jobs' own cpu_s
+# (utime + stime against the logs); IO-bound jobs near saturation queued as if the threads lost
+# next to nothing between jobs, so most of the 0.89 ms is on the producer's side.
 #: One Redis round trip between a fetcher and Redis on the lab's network: 0.2 ms.
 DEFAULT_FETCH_ROUND_TRIP_S = 0.0002
 #: Sidekiq's processor per job before ``perform`` (as a wait): 0.1 ms.
 DEFAULT_DISPATCH_S = 0.0001
-#: Sidekiq's own Ruby per job outside ``perform``, on the GVL: 0.8 ms.
-DEFAULT_DISPATCH_CPU_S = 0.0008
+#: Sidekiq's own Ruby per job outside ``perform``, on the GVL: 1 ms.
+DEFAULT_DISPATCH_CPU_S = 0.001
 #: From the producer's ``enqueued_at`` (taken before the push) to the job in Redis and a
 #: blocked fetcher woken: 0.6 ms.
 DEFAULT_ENQUEUE_VISIBLE_S = 0.0006

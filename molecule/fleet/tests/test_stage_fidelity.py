@@ -96,15 +96,17 @@ LAYOUTS: list[tuple[str, dict[str, dict], list[Workload]]] = [
         "B",
         {
             # strict order: fidelity first, fidelity_bulk only when fidelity is empty
-            S1: {"sidekiq_queue_groups": ["fidelity,fidelity_bulk"], "sidekiq_concurrency": 5,
+            S1: {"sidekiq_queue_groups": ["fidelity,fidelity_bulk"], "sidekiq_concurrency": 10,
                  "sidekiq_fetch_order": "strict"},
             # every layout variable unset: default,mailers and 20 threads
             S2: {"sidekiq_concurrency": None},
         },
         [
-            Workload("strict-order", "two queues over capacity, strict order, 1 x 5", S1,
-                     (Stream("FidelityWorker", "fidelity", 18, 0.0, 0.2),
-                      Stream("FidelityBulkWorker", "fidelity_bulk", 18, 0.0, 0.2)), 30),
+            # 130 jobs/s offered to 100 jobs/s of threads: fidelity (50/s) is served first, the
+            # bulk queue gets what is left.
+            Workload("strict-order", "two queues over capacity, strict order, 1 x 10", S1,
+                     (Stream("FidelityWorker", "fidelity", 50, 0.0, 0.1),
+                      Stream("FidelityBulkWorker", "fidelity_bulk", 80, 0.0, 0.1)), 30),
         ],
     ),
     (
@@ -112,16 +114,17 @@ LAYOUTS: list[tuple[str, dict[str, dict], list[Workload]]] = [
         {
             # weighted order (GitLab's -q NAME,1) from a queue selector (GitLab 16.x)
             S1: {"sidekiq_queue_groups": ["worker_name=FidelityWorker,FidelityBulkWorker"],
-                 "sidekiq_queue_selector": True, "sidekiq_concurrency": 5,
+                 "sidekiq_queue_selector": True, "sidekiq_concurrency": 10,
                  "sidekiq_gitlab_version": "16.11"},
             # negate: every queue but the fidelity ones
             S2: {"sidekiq_queue_groups": ["fidelity,fidelity_bulk"], "sidekiq_negate": True,
                  "sidekiq_gitlab_version": "16.11"},
         },
         [
-            Workload("weighted-order", "two queues over capacity, weighted order, 1 x 5", S1,
-                     (Stream("FidelityWorker", "fidelity", 18, 0.0, 0.2),
-                      Stream("FidelityBulkWorker", "fidelity_bulk", 18, 0.0, 0.2)), 30),
+            # 130 jobs/s offered to 100 jobs/s of threads, 65/s each: both queues served alike.
+            Workload("weighted-order", "two queues over capacity, weighted order, 1 x 10", S1,
+                     (Stream("FidelityWorker", "fidelity", 65, 0.0, 0.1),
+                      Stream("FidelityBulkWorker", "fidelity_bulk", 65, 0.0, 0.1)), 30),
         ],
     ),
 ]
