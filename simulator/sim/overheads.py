@@ -41,7 +41,7 @@ __all__ = [
 # The defaults are the lab's (docs/fidelity.md, "Calibration"): jobs on idle threads started
 # 0.89 ms (median) after their enqueued_at, which is the three waits below together; one
 # process of 20 threads saturated with CPU-bound jobs did 47 jobs/s of 19.9 ms of their own
-# CPU; the workers' processes used 0.9 to 1.3 ms of CPU per job more than the jobs' own cpu_s
+# CPU; the workers' processes used 0.7 to 1.3 ms of CPU per job more than the jobs' own cpu_s
 # (utime + stime against the logs); IO-bound jobs near saturation queued as if the threads lost
 # next to nothing between jobs, so most of the 0.89 ms is on the producer's side.
 #: One Redis round trip between a fetcher and Redis on the lab's network: 0.2 ms.
