@@ -4,6 +4,7 @@ here with the harness: the settings the inventory asks for, none of its secrets.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -98,3 +99,34 @@ def test_the_files_say_what_the_inventory_asks(review):
     assert rails1["roles"] == ["application_role"]
     assert rails1["gitlab_rails"]["auto_migrate"] is True
     assert settings(review, "rails2.example.com")["gitlab_rails"]["auto_migrate"] is False
+
+
+def _plan(inventory: Path) -> dict:
+    run = subprocess.run([sys.executable, "-m", "simulator", "plan", "--json", "-i",
+                          str(inventory)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def test_render_import_plan_round_trip(review, tmp_path):
+    """The rendered files read back with `fleetsim import gitlab-rb` give the plan of the
+    inventory they came from: the same hosts, processes and Sidekiq arguments, and the same
+    routing of every worker."""
+    imported = tmp_path / "imported"
+    run = subprocess.run(
+        [sys.executable, "-m", "simulator", "import", "gitlab-rb", "-o", str(imported),
+         "--gitlab-version", "17.11",
+         *(f"{host}={review / host / 'gitlab.rb'}" for host in HOSTS)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    original, back = _plan(INVENTORY), _plan(imported)
+
+    def processes(plan: dict) -> dict:
+        return {h["host"]: [(p["index"], p["sidekiq_args"]) for p in h["processes"]]
+                for h in plan["hosts"] if h["processes"]}
+
+    assert processes(back) == processes(original)
+    assert set(processes(original)) == {"sidekiq1.example.com", "sidekiq2.example.com"}
+    for key in ("gitlab_version", "routing_rules", "routing"):
+        assert back[key] == original[key], key
