@@ -91,7 +91,8 @@ def measure(lines: Iterable[str], queues: Iterable[str], t0: float,
             continue
         if not isinstance(data, dict):
             continue
-        stats = out.get(data.get("queue"))  # type: ignore[arg-type]
+        queue = data.get("queue")
+        stats = out.get(queue) if isinstance(queue, str) else None
         t = parse_time(data.get("time"))
         if stats is None or t is None or not t0 <= t < end:
             continue

@@ -78,26 +78,23 @@ module SampleApp
 
   # Runs the block and adds its wall time to the job's db_duration_s (JobLog in
   # sample_app/json_log.rb starts the count at 0 for each job); returns the block's value.
-  def timed_db
-    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    yield
-  ensure
-    spent = Thread.current[:sample_app_db_s]
-    if spent
-      Thread.current[:sample_app_db_s] = spent + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
-    end
+  def timed_db(&block)
+    timed(:sample_app_db_s, &block)
   end
 
   # Runs the block and adds its wall time to the job's external_http_duration_s; returns the
   # block's value.
-  def timed_external
+  def timed_external(&block)
+    timed(:sample_app_external_s, &block)
+  end
+
+  # Runs the block and adds its wall time to the thread's counter `key` (when JobLog started one).
+  def timed(key)
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     yield
   ensure
-    spent = Thread.current[:sample_app_external_s]
-    if spent
-      Thread.current[:sample_app_external_s] = spent + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
-    end
+    spent = Thread.current[key]
+    Thread.current[key] = spent + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) if spent
   end
 
   # Keeps a core busy in Ruby (holding the GVL) until this thread has used `seconds` of CPU.

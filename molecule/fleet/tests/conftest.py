@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -93,6 +94,18 @@ class Fleet:
 @pytest.fixture(scope="session")
 def fleet(producer: testinfra.host.Host) -> Fleet:
     return Fleet(producer)
+
+
+def rendered_args(worker: testinfra.host.Host) -> dict[int, list[str]]:
+    """The Sidekiq arguments the role rendered on a worker, per process index."""
+    rendered = {}
+    for path in worker.check_output(
+        "ls /etc/sidekiq-fleet/ | grep -E '^sidekiq@[0-9]+\\.env$'"
+    ).split():
+        text = worker.file(f"/etc/sidekiq-fleet/{path}").content_string
+        index = int(path.removeprefix("sidekiq@").removesuffix(".env"))
+        rendered[index] = re.search(r'^SIDEKIQ_ARGS="(.*)"$', text, re.M).group(1).split()
+    return rendered
 
 
 def http_status(host: testinfra.host.Host, url: str, auth: str | None = None) -> int:

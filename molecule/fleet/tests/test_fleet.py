@@ -27,6 +27,7 @@ from conftest import (
     host_spec,
     http_body,
     http_status,
+    rendered_args,
     wait_for,
 )
 
@@ -557,13 +558,7 @@ def test_fleetsim_plans_the_process_arguments_the_role_rendered(workers):
     assert plan.returncode in (0, 1), plan.stderr
     planned = {h["host"]: h["processes"] for h in json.loads(plan.stdout)["hosts"]}
     for name, worker in workers.items():
-        rendered = {}
-        for path in worker.check_output(
-            "ls /etc/sidekiq-fleet/ | grep -E '^sidekiq@[0-9]+\\.env$'"
-        ).split():
-            text = worker.file(f"/etc/sidekiq-fleet/{path}").content_string
-            index = int(path.removeprefix("sidekiq@").removesuffix(".env"))
-            rendered[index] = re.search(r'^SIDEKIQ_ARGS="(.*)"$', text, re.M).group(1).split()
+        rendered = rendered_args(worker)
         expected = {p["index"]: p["sidekiq_args"] for p in planned[name]}
         assert rendered == expected, name
         assert all(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from conftest import APP_ENV, WORKERS, with_app_env
+from conftest import APP_ENV, WORKERS, rendered_args, with_app_env
 
 from simulator.sim.fidelity import Row, compare, markdown_table, measure, predicted
 
@@ -167,17 +166,6 @@ def _inventory(base: Path, layout: dict[str, dict]) -> Path:
     return base
 
 
-def _rendered(worker) -> dict[int, list[str]]:
-    rendered = {}
-    for path in worker.check_output(
-        "ls /etc/sidekiq-fleet/ | grep -E '^sidekiq@[0-9]+\\.env$'"
-    ).split():
-        text = worker.file(f"/etc/sidekiq-fleet/{path}").content_string
-        index = int(path.removeprefix("sidekiq@").removesuffix(".env"))
-        rendered[index] = re.search(r'^SIDEKIQ_ARGS="(.*)"$', text, re.M).group(1).split()
-    return rendered
-
-
 def _apply_and_check_plan(inventory: Path, workers) -> float:
     """The sidekiq role's processes on the workers with the layout; then fleetsim plans exactly the
     processes the role rendered. Returns the playbook's seconds."""
@@ -192,7 +180,7 @@ def _apply_and_check_plan(inventory: Path, workers) -> float:
     assert plan.returncode in (0, 1), plan.stderr
     planned = {h["host"]: h["processes"] for h in json.loads(plan.stdout)["hosts"]}
     for name, worker in workers.items():
-        rendered = _rendered(worker)
+        rendered = rendered_args(worker)
         # The role stops the instances of a previous layout's extra groups but leaves their
         # env files: compare the instances that run.
         running = worker.check_output(
