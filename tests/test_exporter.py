@@ -22,6 +22,8 @@ import jinja2
 import pytest
 import redis
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from redis_helpers import free_port as _free_port
 from redis_helpers import redis_server as start_redis
 
@@ -227,17 +229,107 @@ def test_metrics_endpoint_serves_prometheus_text(client, running):
     metrics_port, _ = running.ports
     status, text = _get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert status == 200
-    assert 'sidekiq_queue_size{queue="default"} 3.0' in text
-    assert 'sidekiq_queue_latency_seconds{queue="default"}' in text
-    assert "sidekiq_jobs_processed_total 1234.0" in text
-    assert "sidekiq_jobs_failed_total 7.0" in text
-    assert "sidekiq_retry_set_size 2.0" in text and "sidekiq_scheduled_set_size 1.0" in text
-    assert "sidekiq_dead_set_size 3.0" in text
-    assert 'sidekiq_process_busy_threads{pid="101",tag="sidekiq@0"} 3.0' in text
-    assert 'sidekiq_process_up{tag="sidekiq@1"} 1.0' in text
+    assert 'sidekiq_cluster_queue_size{queue="default"} 3.0' in text
+    assert 'sidekiq_cluster_queue_latency_seconds{queue="default"}' in text
+    assert "sidekiq_cluster_jobs_processed_total 1234.0" in text
+    assert "sidekiq_cluster_jobs_failed_total 7.0" in text
+    assert "sidekiq_cluster_retry_set_size 2.0" in text
+    assert "sidekiq_cluster_scheduled_set_size 1.0" in text
+    assert "sidekiq_cluster_dead_set_size 3.0" in text
+    assert "sidekiq_cluster_processes 3.0" in text
+    assert (
+        f'sidekiq_process_busy_threads{{hostname="{HOST}",pid="101",'
+        f'process="{HOST}:101:abcdef101",tag="sidekiq@0"}} 3.0'
+    ) in text
+    assert f'sidekiq_process_rss_bytes{{hostname="{HOST}",pid="101",' in text
+    assert f'sidekiq_process_up{{hostname="{HOST}",tag="sidekiq@1"}} 1.0' in text
     assert 'pid="201"' not in text  # another host's process is not this node's
     assert "sidekiq_exporter_redis_up 1.0" in text
     assert _get(f"http://127.0.0.1:{metrics_port}/readiness")[0] == 404
+
+
+def scrape(conn: redis.Redis, redis_server, host: str) -> dict[str, dict[tuple, float]]:
+    """One scrape of the exporter of node ``host``: {metric: {sorted label pairs: value}}."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exporter.SidekiqCollector(conn, settings(redis_server, hostname=host)))
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_each_node_exports_its_own_processes_and_the_cluster_once_per_name(client, redis_server):
+    """Issue 14 item 6: two nodes on one Redis. Per-process series come from the node whose
+    processes they are, so their sum over the nodes is the fleet's; Sidekiq's stat:processed and
+    stat:failed are cluster-wide, so both nodes export them as sidekiq_cluster_*, never under a
+    name that reads as the node's own."""
+    now = time.time()
+    populated(client, now)
+    sidekiq_process(client, "worker-2", "sidekiq@1", 202, beat=now - 1, busy=4)
+    client.hset("worker-2:201:abcdef201", "busy", 2)
+    nodes = {host: scrape(client, redis_server, host) for host in (HOST, "worker-2")}
+
+    busy_in_redis = sum(
+        int(client.hget(identity, "busy")) for identity in client.smembers("processes")
+    )
+    busy_exported = sum(
+        value for node in nodes.values() for value in node["sidekiq_process_busy_threads"].values()
+    )
+    assert busy_in_redis == busy_exported == 3 + 0 + 2 + 4
+    for host, node in nodes.items():
+        for name in (
+            "sidekiq_process_busy_threads",
+            "sidekiq_process_concurrency",
+            "sidekiq_process_heartbeat_age_seconds",
+            "sidekiq_process_quiet",
+            "sidekiq_process_rss_bytes",
+            "sidekiq_process_up",
+        ):
+            assert node[name], name
+            assert {dict(labels)["hostname"] for labels in node[name]} == {host}, name
+        processes = {dict(labels)["process"] for labels in node["sidekiq_process_busy_threads"]}
+        in_redis = {i.decode() for i in client.smembers("processes")}
+        assert processes == {i for i in in_redis if i.startswith(f"{host}:")}
+    assert (
+        nodes["worker-2"]["sidekiq_process_rss_bytes"][
+            (
+                ("hostname", "worker-2"),
+                ("pid", "202"),
+                ("process", "worker-2:202:abcdef202"),
+                ("tag", "sidekiq@1"),
+            )
+        ]
+        == 51200 * 1024
+    )
+
+    cluster = {name for name in nodes[HOST] if name.startswith("sidekiq_cluster_")}
+    assert cluster == {
+        "sidekiq_cluster_queue_size",
+        "sidekiq_cluster_queue_latency_seconds",
+        "sidekiq_cluster_jobs_processed_total",
+        "sidekiq_cluster_jobs_failed_total",
+        "sidekiq_cluster_retry_set_size",
+        "sidekiq_cluster_scheduled_set_size",
+        "sidekiq_cluster_dead_set_size",
+        "sidekiq_cluster_processes",
+    }
+    for name in cluster - {"sidekiq_cluster_queue_latency_seconds"}:  # latency: now moves
+        assert nodes[HOST][name] == nodes["worker-2"][name], name
+    assert nodes[HOST]["sidekiq_cluster_jobs_processed_total"] == {(): 1234}
+    for node in nodes.values():  # the old names, which read as the node's own, are gone
+        assert not {n for n in node if n.startswith("sidekiq_jobs_")}
+        assert not {n for n in node if n.startswith(("sidekiq_queue_", "sidekiq_retry_"))}
+
+
+def test_a_garbage_rss_leaves_the_process_in_without_rss(client, redis_server):
+    now = time.time()
+    identity = sidekiq_process(client, HOST, "sidekiq@0", 101, beat=now)
+    client.hset(identity, "rss", "lots")
+    metrics = scrape(client, redis_server, HOST)
+    assert len(metrics["sidekiq_process_busy_threads"]) == 1
+    assert metrics.get("sidekiq_process_rss_bytes", {}) == {}
+    assert metrics["sidekiq_exporter_bad_heartbeats"] == {(): 0}
 
 
 def test_health_endpoints_follow_the_heartbeats(client, running):
@@ -409,7 +501,7 @@ def test_a_malformed_heartbeat_is_skipped_and_counted(client, running):
     status, text = _get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert status == 200, text
     assert f"sidekiq_exporter_bad_heartbeats {float(len(garbage))}" in text
-    assert 'sidekiq_process_up{tag="sidekiq@0"} 1.0' in text
+    assert f'sidekiq_process_up{{hostname="{HOST}",tag="sidekiq@0"}} 1.0' in text
     status, body = _get(f"http://127.0.0.1:{health_port}/readiness")
     assert status == 200 and json.loads(body)["status"] == "ok", body
 

@@ -3,9 +3,21 @@
 
 Reads Sidekiq's own bookkeeping in Redis (the keys Sidekiq 6-8 maintain) and serves:
 
-- metrics (default 127.0.0.1:8082, ``/metrics``, Prometheus text format, optionally HTTPS only):
-  per-queue size and latency, processed/failed totals, retry/scheduled/dead set sizes, and
-  for each Sidekiq process of this host its busy threads, concurrency and heartbeat age;
+- metrics (default 127.0.0.1:8082, ``/metrics``, Prometheus text format, optionally HTTPS only),
+  of two scopes:
+
+  * ``sidekiq_process_*``: this node's own Sidekiq processes (the heartbeats whose hostname is
+    this host's), labelled ``hostname``, ``tag`` (sidekiq@N), ``pid`` and ``process`` (Sidekiq's
+    identity): busy threads, concurrency, heartbeat age, quiet, RSS; and ``sidekiq_process_up``
+    per expected tag. Each process appears on one exporter only, so sums across nodes are right.
+  * ``sidekiq_cluster_*``: what Sidekiq keeps for the whole Redis: queue sizes and latencies,
+    the processed/failed counters (``stat:processed``, ``stat:failed``), the retry, scheduled
+    and dead sets, the heartbeating processes. Every exporter reads the same keys and exports the
+    same values (so the alerts do not go blind when one node does): aggregate them with
+    ``max``, never ``sum``.
+
+  Sidekiq keeps no per-process or per-node processed/failed counts in Redis (each process adds
+  its counts to the cluster-wide ``stat:*`` keys at every heartbeat): this exporter has none;
 - health (default 127.0.0.1:8092): ``/liveness`` (200 while this server runs) and
   ``/readiness`` (200 when every expected local process heartbeats, 503 otherwise).
 
@@ -189,6 +201,8 @@ class ProcessState:
     busy: int
     beat: float
     quiet: bool
+    # Resident memory in KiB as the process last reported it (VmRSS); None when not reported.
+    rss_kb: int | None = None
 
     def heartbeat_age(self, now: float) -> float:
         return max(0.0, now - self.beat)
@@ -229,7 +243,9 @@ def _count(name: str, value: Any) -> int | None:
         return None
 
 
-def _process_state(identity: str, info: Any, busy: Any, beat: Any, quiet: Any) -> ProcessState:
+def _process_state(
+    identity: str, info: Any, busy: Any, beat: Any, quiet: Any, rss: Any = None
+) -> ProcessState:
     """One heartbeat hash as Sidekiq writes it; ValueError/TypeError when it is malformed."""
     if info is None or beat is None:
         raise ValueError("info or beat missing")
@@ -254,7 +270,16 @@ def _process_state(identity: str, info: Any, busy: Any, beat: Any, quiet: Any) -
         busy=int(busy or 0),
         beat=beat_at,
         quiet=_text(quiet or "false") == "true",
+        rss_kb=_rss_kb(rss),
     )
+
+
+def _rss_kb(value: Any) -> int | None:
+    """The heartbeat's rss field (KiB); None when missing or not a number (the process counts)."""
+    try:
+        return None if value is None else max(0, int(value))
+    except (TypeError, ValueError):
+        return None
 
 
 # Identities already reported as malformed (each is logged once, not on every scrape).
@@ -287,7 +312,7 @@ def read_snapshot(client: redis.Redis, now: float | None = None) -> Snapshot:
     pipe.zcard("schedule")
     pipe.zcard("dead")
     for raw in raw_identities:
-        pipe.hmget(raw, "info", "busy", "beat", "quiet")
+        pipe.hmget(raw, "info", "busy", "beat", "quiet", "rss")
     results = pipe.execute()
 
     sizes: dict[str, int] = {}
@@ -309,12 +334,14 @@ def read_snapshot(client: redis.Redis, now: float | None = None) -> Snapshot:
 
     processes: list[ProcessState] = []
     bad = 0
-    for raw, (info, busy, beat, quiet) in zip(raw_identities, results[offset + 5 :], strict=True):
+    for raw, (info, busy, beat, quiet, rss) in zip(
+        raw_identities, results[offset + 5 :], strict=True
+    ):
         identity = _text(raw)
         if info is None and beat is None:
             continue  # heartbeat expired (process gone); Sidekiq prunes the set later
         try:
-            processes.append(_process_state(identity, info, busy, beat, quiet))
+            processes.append(_process_state(identity, info, busy, beat, quiet, rss))
         except (ValueError, TypeError, OverflowError) as exc:
             bad += 1
             if identity not in _reported_bad:
@@ -366,19 +393,19 @@ def readiness(snapshot: Snapshot, settings: Settings) -> Readiness:
     report: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     for tag in tags:
-        process = freshest.get(tag)
-        if process is None:
+        found = freshest.get(tag)
+        if found is None:
             report[tag] = {"status": "missing"}
             problems.append(f"{tag or 'untagged process'}: no heartbeat")
             continue
-        age = process.heartbeat_age(now)
+        age = found.heartbeat_age(now)
         fresh = age <= settings.heartbeat_max_age
         report[tag] = {
             "status": "ok" if fresh else "stale",
-            "pid": process.pid,
+            "pid": found.pid,
             "heartbeat_age_seconds": round(age, 3),
-            "busy": process.busy,
-            "quiet": process.quiet,
+            "busy": found.busy,
+            "quiet": found.quiet,
         }
         if not fresh:
             problems.append(
@@ -408,8 +435,7 @@ class SidekiqCollector:
             return
         up.add_metric([], 1)
         yield up
-        yield from self._queues(snapshot)
-        yield from self._totals(snapshot)
+        yield from self._cluster(snapshot)
         yield from self._processes(snapshot)
         yield GaugeMetricFamily(
             "sidekiq_exporter_bad_heartbeats",
@@ -426,13 +452,15 @@ class SidekiqCollector:
         return []  # collected fresh on every scrape
 
     @staticmethod
-    def _queues(snapshot: Snapshot) -> Iterator[Metric]:
+    def _cluster(snapshot: Snapshot) -> Iterator[Metric]:
+        """Sidekiq's state of the whole Redis: the same on every node's exporter."""
+        same = " Cluster-wide: every exporter exports the same value; aggregate with max."
         size = GaugeMetricFamily(
-            "sidekiq_queue_size", "Jobs waiting in the queue.", labels=["queue"]
+            "sidekiq_cluster_queue_size", "Jobs waiting in the queue." + same, labels=["queue"]
         )
         latency = GaugeMetricFamily(
-            "sidekiq_queue_latency_seconds",
-            "Age of the oldest job waiting in the queue (0 when empty).",
+            "sidekiq_cluster_queue_latency_seconds",
+            "Age of the oldest job waiting in the queue (0 when empty)." + same,
             labels=["queue"],
         )
         for queue in sorted(snapshot.queue_sizes):
@@ -440,66 +468,77 @@ class SidekiqCollector:
             latency.add_metric([queue], snapshot.queue_latencies[queue])
         yield size
         yield latency
-
-    @staticmethod
-    def _totals(snapshot: Snapshot) -> Iterator[Metric]:
         if snapshot.processed is not None:
             yield CounterMetricFamily(
-                "sidekiq_jobs_processed",
-                "Jobs processed by the whole cluster (Sidekiq stat:processed).",
+                "sidekiq_cluster_jobs_processed",
+                "Jobs processed by all Sidekiq processes of this Redis (stat:processed)." + same,
                 value=snapshot.processed,
             )
         if snapshot.failed is not None:
             yield CounterMetricFamily(
-                "sidekiq_jobs_failed",
-                "Job executions that raised, cluster-wide (Sidekiq stat:failed).",
+                "sidekiq_cluster_jobs_failed",
+                "Job executions that raised, all processes of this Redis (stat:failed)." + same,
                 value=snapshot.failed,
             )
         for name, value, text in (
-            ("sidekiq_retry_set_size", snapshot.retry_size, "Jobs waiting for a retry."),
-            ("sidekiq_scheduled_set_size", snapshot.scheduled_size, "Jobs scheduled for later."),
-            ("sidekiq_dead_set_size", snapshot.dead_size, "Jobs that ran out of retries."),
+            ("sidekiq_cluster_retry_set_size", snapshot.retry_size, "Jobs waiting for a retry."),
+            (
+                "sidekiq_cluster_scheduled_set_size",
+                snapshot.scheduled_size,
+                "Jobs scheduled for later.",
+            ),
+            ("sidekiq_cluster_dead_set_size", snapshot.dead_size, "Jobs that ran out of retries."),
             (
                 "sidekiq_cluster_processes",
                 len(snapshot.processes),
-                "Sidekiq processes heartbeating.",
+                "Sidekiq processes heartbeating, on every node.",
             ),
         ):
-            yield GaugeMetricFamily(name, text, value=value)
+            yield GaugeMetricFamily(name, text + same, value=value)
 
     def _processes(self, snapshot: Snapshot) -> Iterator[Metric]:
-        labels = ["tag", "pid"]
+        """This node's own processes: each one is exported by one exporter only."""
+        labels = ["hostname", "tag", "pid", "process"]
         busy = GaugeMetricFamily(
-            "sidekiq_process_busy_threads", "Threads running a job.", labels=labels
+            "sidekiq_process_busy_threads",
+            "Threads of this node's process running a job.",
+            labels=labels,
         )
         concurrency = GaugeMetricFamily(
-            "sidekiq_process_concurrency", "Threads of the process.", labels=labels
+            "sidekiq_process_concurrency", "Threads of this node's process.", labels=labels
         )
         age = GaugeMetricFamily(
             "sidekiq_process_heartbeat_age_seconds",
-            "Seconds since the process last heartbeat.",
+            "Seconds since this node's process last heartbeat.",
             labels=labels,
         )
         quiet = GaugeMetricFamily(
-            "sidekiq_process_quiet", "1 when the process is quiet (TSTP).", labels=labels
+            "sidekiq_process_quiet", "1 when this node's process is quiet (TSTP).", labels=labels
+        )
+        rss = GaugeMetricFamily(
+            "sidekiq_process_rss_bytes",
+            "Resident memory of this node's process at its last heartbeat.",
+            labels=labels,
         )
         for process in sorted(
             snapshot.local_processes(self.settings.hostname), key=lambda p: (p.tag, p.pid)
         ):
-            key = [process.tag, str(process.pid)]
+            key = [process.hostname, process.tag, str(process.pid), process.identity]
             busy.add_metric(key, process.busy)
             concurrency.add_metric(key, process.concurrency)
             age.add_metric(key, process.heartbeat_age(snapshot.taken_at))
             quiet.add_metric(key, 1 if process.quiet else 0)
-        yield from (busy, concurrency, age, quiet)
+            if process.rss_kb is not None:
+                rss.add_metric(key, process.rss_kb * 1024)
+        yield from (busy, concurrency, age, quiet, rss)
         state = readiness(snapshot, self.settings)
         up = GaugeMetricFamily(
             "sidekiq_process_up",
-            "1 when the expected local process heartbeats in time.",
-            labels=["tag"],
+            "1 when the expected process of this node heartbeats in time.",
+            labels=["hostname", "tag"],
         )
         for tag, report in sorted(state.processes.items()):
-            up.add_metric([tag], 1 if report["status"] == "ok" else 0)
+            up.add_metric([self.settings.hostname, tag], 1 if report["status"] == "ok" else 0)
         yield up
 
 
