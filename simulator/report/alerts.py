@@ -4,8 +4,9 @@ the simulator checks.
 * **Queueing SLO burn, per urgency.** The targets are :class:`~simulator.sim.model.SloTargets`
   (the simulator's defaults, or a workload's ``slo:``): a job of urgency U should start within
   ``queueing[U]`` seconds for a share ``queueing_apdex`` of jobs. The exporter has no per-job
-  queueing histogram, only ``sidekiq_queue_latency_seconds{queue}`` (the age of each queue's
-  oldest waiting job), so the rules measure *time slices*: a slice is late for U when a queue
+  queueing histogram, only ``sidekiq_cluster_queue_latency_seconds{queue}`` (the age of each
+  queue's oldest waiting job; cluster-wide, the same on every node's exporter, so the rules take
+  the ``max``), so the rules measure *time slices*: a slice is late for U when a queue
   that the routing rules send U's workers to has its oldest job waiting longer than U's target
   (``urgency:sidekiq_queueing_late:bool``). The late share of each window is burnt budget;
   the alerts are the SRE workbook's multi-window, multi-burn-rate pairs (:data:`BURN_WINDOWS`).
@@ -216,7 +217,7 @@ def _slo_group(fleet: Fleet, targets: SloTargets, settings: AlertSettings,
         if not math.isfinite(target) or not queues:
             continue  # no queueing target (throttled by default): nothing to burn
         checked.append((urgency, target))
-        selector = _queues_selector("sidekiq_queue_latency_seconds", queues,
+        selector = _queues_selector("sidekiq_cluster_queue_latency_seconds", queues,
                                     settings.regex_width)
         rules.append({
             "record": "urgency:sidekiq_queueing_late:bool",
@@ -265,7 +266,8 @@ def _sidekiq_group(fleet: Fleet, settings: AlertSettings, runbook: str) -> dict[
     s = settings
     rules: list[dict[str, Any]] = [
         _alert(
-            "SidekiqDeadSetGrowing", f"max(delta(sidekiq_dead_set_size[{s.dead_set_window}])) > 0",
+            "SidekiqDeadSetGrowing",
+            f"max(delta(sidekiq_cluster_dead_set_size[{s.dead_set_window}])) > 0",
             "warning", "Sidekiq jobs ran out of retries",
             f"The dead set grew by {{{{ $value | humanize }}}} job(s) in the last "
             f"{s.dead_set_window}: those jobs failed every retry and will not run again "
@@ -273,7 +275,7 @@ def _sidekiq_group(fleet: Fleet, settings: AlertSettings, runbook: str) -> dict[
             runbook),
         _alert(
             "SidekiqRetrySetGrowing",
-            "max(delta(sidekiq_retry_set_size[1h])) > "
+            "max(delta(sidekiq_cluster_retry_set_size[1h])) > "
             f"{s.retry_set_growth_per_hour}",
             "warning", "Sidekiq's retry set keeps growing",
             "The retry set grew by {{ $value | humanize }} jobs in the last hour (more than "
