@@ -224,19 +224,20 @@ def running(client, redis_server) -> Iterator[exporter.Exporter]:
     server.stop()
 
 
-def test_metrics_endpoint_serves_prometheus_text(client, running):
+def test_metrics_endpoint_serves_prometheus_text(client, redis_server, running):
     populated(client, time.time())
     metrics_port, _ = running.ports
     status, text = _get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert status == 200
-    assert 'sidekiq_cluster_queue_size{queue="default"} 3.0' in text
-    assert 'sidekiq_cluster_queue_latency_seconds{queue="default"}' in text
-    assert "sidekiq_cluster_jobs_processed_total 1234.0" in text
-    assert "sidekiq_cluster_jobs_failed_total 7.0" in text
-    assert "sidekiq_cluster_retry_set_size 2.0" in text
-    assert "sidekiq_cluster_scheduled_set_size 1.0" in text
-    assert "sidekiq_cluster_dead_set_size 3.0" in text
-    assert "sidekiq_cluster_processes 3.0" in text
+    r = f'redis="127.0.0.1:{redis_server[0]}/0"'  # which Redis (shard) the cluster is
+    assert f'sidekiq_cluster_queue_size{{queue="default",{r}}} 3.0' in text
+    assert f'sidekiq_cluster_queue_latency_seconds{{queue="default",{r}}}' in text
+    assert f"sidekiq_cluster_jobs_processed_total{{{r}}} 1234.0" in text
+    assert f"sidekiq_cluster_jobs_failed_total{{{r}}} 7.0" in text
+    assert f"sidekiq_cluster_retry_set_size{{{r}}} 2.0" in text
+    assert f"sidekiq_cluster_scheduled_set_size{{{r}}} 1.0" in text
+    assert f"sidekiq_cluster_dead_set_size{{{r}}} 3.0" in text
+    assert f"sidekiq_cluster_processes{{{r}}} 3.0" in text
     assert (
         f'sidekiq_process_busy_threads{{hostname="{HOST}",pid="101",'
         f'process="{HOST}:101:abcdef101",tag="sidekiq@0"}} 3.0'
@@ -316,10 +317,20 @@ def test_each_node_exports_its_own_processes_and_the_cluster_once_per_name(clien
     }
     for name in cluster - {"sidekiq_cluster_queue_latency_seconds"}:  # latency: now moves
         assert nodes[HOST][name] == nodes["worker-2"][name], name
-    assert nodes[HOST]["sidekiq_cluster_jobs_processed_total"] == {(): 1234}
+    port = redis_server[0]
+    assert nodes[HOST]["sidekiq_cluster_jobs_processed_total"] == {
+        (("redis", f"127.0.0.1:{port}/0"),): 1234
+    }
     for node in nodes.values():  # the old names, which read as the node's own, are gone
         assert not {n for n in node if n.startswith("sidekiq_jobs_")}
         assert not {n for n in node if n.startswith(("sidekiq_queue_", "sidekiq_retry_"))}
+
+
+def test_the_redis_label_names_the_server_and_never_the_credentials():
+    assert exporter.redis_label("redis://gitlab:s3cret@10.0.0.5:6380/2") == "10.0.0.5:6380/2"
+    assert exporter.redis_label("rediss://redis.internal/0") == "redis.internal:6379/0"
+    assert exporter.redis_label("redis://[::1]:6379") == "[::1]:6379/0"
+    assert exporter.redis_label("unix:///run/redis/redis.sock?db=3") == "/run/redis/redis.sock/3"
 
 
 def test_a_garbage_rss_leaves_the_process_in_without_rss(client, redis_server):
@@ -734,3 +745,64 @@ def test_exporter_env_file_is_private_and_not_logged():
     assert module["mode"] in ("0600", "0640")
     assert module["owner"] == "root"
     assert task.get("no_log") is True
+
+
+# --- every metric name the dashboard, the rules and the docs use is one the exporter exports ----
+
+DASHBOARD = ROOT / "monitoring" / "grafana" / "sidekiq-fleet.json"
+RULES = ROOT / "monitoring" / "alerts.yml"
+#: Names the exporter used before issue 14 item 6 (cluster-wide values under per-node names).
+REMOVED = (
+    "sidekiq_jobs_processed_total",
+    "sidekiq_jobs_failed_total",
+    "sidekiq_queue_size",
+    "sidekiq_queue_latency_seconds",
+    "sidekiq_retry_set_size",
+    "sidekiq_scheduled_set_size",
+    "sidekiq_dead_set_size",
+)
+NAMED_BY = (
+    DASHBOARD,
+    RULES,
+    ROOT / "monitoring" / "tests" / "alerts_test.yml",
+    ROOT / "simulator" / "report" / "alerts.py",
+    ROOT / "molecule" / "fleet" / "tests" / "test_fleet.py",
+    ROOT / "roles" / "sidekiq_exporter" / "README.md",
+    ROOT / "roles" / "sidekiq_exporter" / "meta" / "argument_specs.yml",
+    *sorted((ROOT / "docs").glob("*.md")),
+)
+METRIC = re.compile(r"(?<![\w:])sidekiq_(?:cluster|process)_[a-z_]+")
+
+
+def _dashboard_queries() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"] for p in panels for t in p.get("targets", [])]
+
+
+def test_the_dashboard_rules_and_docs_name_only_exported_metrics(client, redis_server):
+    populated(client, time.time())
+    exported = set(scrape(client, redis_server, HOST))
+    problems = []
+    for path in NAMED_BY:
+        text = path.read_text()
+        for name in sorted(set(METRIC.findall(text)) - exported):
+            problems.append(f"{path.relative_to(ROOT)} names {name}, which is not exported")
+        for name in REMOVED:
+            if re.search(rf"(?<![\w:]){name}(?![\w])", text):
+                problems.append(f"{path.relative_to(ROOT)} still names {name}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_dashboard_never_sums_a_cluster_wide_series_over_nodes():
+    """A sidekiq_cluster_* series is the same on every exporter of one Redis: a query reduces it
+    to one per Redis (max by (redis, ...)) before anything else; per-process series are exported
+    by one node each, so they may be summed as they are."""
+    queries = _dashboard_queries()
+    assert queries
+    for expr in queries:
+        for name in set(re.findall(r"sidekiq_cluster_\w+", expr)):
+            assert re.search(rf"max by \(redis(, \w+)*\) \((rate\()?{name}\{{", expr), (
+                f"{expr}: {name} must be reduced with max by (redis, ...) first"
+            )
+        assert "sidekiq_jobs_" not in expr
+    assert any(e.startswith("sum by (instance) (sidekiq_process_busy_threads") for e in queries)

@@ -12,9 +12,10 @@ Reads Sidekiq's own bookkeeping in Redis (the keys Sidekiq 6-8 maintain) and ser
     per expected tag. Each process appears on one exporter only, so sums across nodes are right.
   * ``sidekiq_cluster_*``: what Sidekiq keeps for the whole Redis: queue sizes and latencies,
     the processed/failed counters (``stat:processed``, ``stat:failed``), the retry, scheduled
-    and dead sets, the heartbeating processes. Every exporter reads the same keys and exports the
-    same values (so the alerts do not go blind when one node does): aggregate them with
-    ``max``, never ``sum``.
+    and dead sets, the heartbeating processes, labelled ``redis`` (``host:port/db``). Every
+    exporter of one Redis reads the same keys and exports the same values (so the alerts do not
+    go blind when one node does): aggregate with ``max by (redis)``, then ``sum`` over Redis
+    shards, never ``sum`` over nodes.
 
   Sidekiq keeps no per-process or per-node processed/failed counts in Redis (each process adds
   its counts to the cluster-wide ``stat:*`` keys at every heartbeat): this exporter has none;
@@ -46,6 +47,7 @@ import socketserver
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +87,22 @@ def address_family(host: str) -> socket.AddressFamily:
         return socket.AF_INET  # bind() will report the bad name
     families = [info[0] for info in infos]
     return socket.AF_INET if socket.AF_INET in families or not families else families[0]
+
+
+def redis_label(url: str) -> str:
+    """Which Redis the cluster-wide series describe (``host:port/db``, never the credentials):
+    nodes on different Redis shards export different clusters, told apart by this label."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "unix":
+        db = urllib.parse.parse_qs(parsed.query).get("db", ["0"])[0]
+        return f"{parsed.path}/{db}"
+    host = parsed.hostname or "127.0.0.1"
+    try:
+        port = parsed.port or 6379
+    except ValueError:
+        port = 6379
+    db = parsed.path.strip("/") or urllib.parse.parse_qs(parsed.query).get("db", ["0"])[0]
+    return f"{'[' + host + ']' if ':' in host else host}:{port}/{db}"
 
 
 def _url_host(address: str) -> str:
@@ -422,6 +440,7 @@ class SidekiqCollector:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        self.redis = redis_label(settings.redis_url)
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
@@ -451,35 +470,44 @@ class SidekiqCollector:
     def describe(self) -> list[Metric]:
         return []  # collected fresh on every scrape
 
-    @staticmethod
-    def _cluster(snapshot: Snapshot) -> Iterator[Metric]:
-        """Sidekiq's state of the whole Redis: the same on every node's exporter."""
-        same = " Cluster-wide: every exporter exports the same value; aggregate with max."
+    def _cluster(self, snapshot: Snapshot) -> Iterator[Metric]:
+        """Sidekiq's state of the whole Redis: the same on every exporter of that Redis."""
+        same = (
+            " Cluster-wide: every exporter of this Redis exports the same value;"
+            " aggregate with max by (redis), then sum over redis."
+        )
+        redis_ = [self.redis]
         size = GaugeMetricFamily(
-            "sidekiq_cluster_queue_size", "Jobs waiting in the queue." + same, labels=["queue"]
+            "sidekiq_cluster_queue_size",
+            "Jobs waiting in the queue." + same,
+            labels=["redis", "queue"],
         )
         latency = GaugeMetricFamily(
             "sidekiq_cluster_queue_latency_seconds",
             "Age of the oldest job waiting in the queue (0 when empty)." + same,
-            labels=["queue"],
+            labels=["redis", "queue"],
         )
         for queue in sorted(snapshot.queue_sizes):
-            size.add_metric([queue], snapshot.queue_sizes[queue])
-            latency.add_metric([queue], snapshot.queue_latencies[queue])
+            size.add_metric([*redis_, queue], snapshot.queue_sizes[queue])
+            latency.add_metric([*redis_, queue], snapshot.queue_latencies[queue])
         yield size
         yield latency
         if snapshot.processed is not None:
-            yield CounterMetricFamily(
+            processed = CounterMetricFamily(
                 "sidekiq_cluster_jobs_processed",
                 "Jobs processed by all Sidekiq processes of this Redis (stat:processed)." + same,
-                value=snapshot.processed,
+                labels=["redis"],
             )
+            processed.add_metric(redis_, snapshot.processed)
+            yield processed
         if snapshot.failed is not None:
-            yield CounterMetricFamily(
+            failed = CounterMetricFamily(
                 "sidekiq_cluster_jobs_failed",
                 "Job executions that raised, all processes of this Redis (stat:failed)." + same,
-                value=snapshot.failed,
+                labels=["redis"],
             )
+            failed.add_metric(redis_, snapshot.failed)
+            yield failed
         for name, value, text in (
             ("sidekiq_cluster_retry_set_size", snapshot.retry_size, "Jobs waiting for a retry."),
             (
@@ -494,7 +522,9 @@ class SidekiqCollector:
                 "Sidekiq processes heartbeating, on every node.",
             ),
         ):
-            yield GaugeMetricFamily(name, text + same, value=value)
+            gauge = GaugeMetricFamily(name, text + same, labels=["redis"])
+            gauge.add_metric(redis_, value)
+            yield gauge
 
     def _processes(self, snapshot: Snapshot) -> Iterator[Metric]:
         """This node's own processes: each one is exported by one exporter only."""
