@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..fleet.inventory import load_fleet
+from ..report.alert_settings import alert_settings
 from ..report.alerts import alert_rules, listener_groups, render_rules
 from ..sim.model import SloTargets
 from ..sim.workload import load_workload
@@ -30,7 +31,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         "Do not edit: regenerate. What each alert means and what to do: docs/alerts.md.\n"
         "Check with `promtool check rules FILE`."
     )
-    text = render_rules(alert_rules(fleet, targets, runbook=args.runbook_url), header=header)
+    # The inventory's fleet_alert_settings (a lab's shorter waits), else the defaults.
+    settings = alert_settings(fleet)
+    text = render_rules(alert_rules(fleet, targets, runbook=args.runbook_url, settings=settings),
+                        header=header)
     _write(args.output, text)
     for group in listener_groups(fleet):
         if not group.listeners:

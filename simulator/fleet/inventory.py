@@ -29,11 +29,12 @@ GROUPS = ("redis", "postgresql", "gitaly", "rails", "sidekiq", "loadbalancer")
 SIDEKIQ_VARS: dict[str, Any] = SIDEKIQ_DEFAULTS
 #: Variables of the data tier and the producers the connection checks read, per group.
 GROUP_VARS: dict[str, tuple[str, ...]] = {
-    "rails": ("rails_db_pool", "rails_redis_pool"),
+    # fleet_alert_settings: thresholds of fleetsim alerts (simulator.report.alert_settings).
+    "rails": ("rails_db_pool", "rails_redis_pool", "fleet_alert_settings"),
     "postgresql": ("postgresql_max_connections", "postgresql_superuser_reserved_connections"),
     "redis": ("redis_maxclients",),
     # Cores the node's Sidekiq processes share (the simulator's CPU model).
-    "sidekiq": ("sidekiq_cpus",),
+    "sidekiq": ("sidekiq_cpus", "fleet_alert_settings"),
 }
 #: Groups whose hosts the routing engine reads (the others only for their GROUP_VARS).
 ROUTING_GROUPS = ("rails", "sidekiq")
