@@ -7,7 +7,14 @@ from conftest import host_spec
 
 testinfra_hosts = [
     host_spec(name)
-    for name in ("mol-redis", "mol-postgresql", "mol-gitaly", "mol-sidekiq", "mol-outsider")
+    for name in (
+        "mol-redis",
+        "mol-postgresql",
+        "mol-gitaly",
+        "mol-sidekiq",
+        "mol-omnibus",
+        "mol-outsider",
+    )
 ]
 
 

@@ -106,10 +106,12 @@ def test_ufw_backend_holds_the_fleet_rules_and_the_operators_own():
     added = postgresql.check_output("ufw show added")
     assert "comment 'operator: postgres exporter'" in added, added
     fleet = [line for line in added.splitlines() if "comment 'sidekiq-fleet " in line]
-    # Only the worker (172.28.51.21) reaches PostgreSQL; the stale rule for the outsider is gone.
-    assert [line for line in fleet if "port 5432 " in line] == [
-        "ufw allow from 172.28.51.21 to any port 5432 proto tcp "
+    # Only the workers (172.28.51.21, and the omnibus node 172.28.51.22) reach PostgreSQL; the
+    # stale rule for the outsider is gone.
+    assert sorted(line for line in fleet if "port 5432 " in line) == [
+        f"ufw allow from 172.28.51.{host} to any port 5432 proto tcp "
         "comment 'sidekiq-fleet postgresql from rails, sidekiq'"
+        for host in (21, 22)
     ], added
     # No nftables table of the fleet on a ufw host (two firewalls would be one too many).
     assert postgresql.run("nft list table inet sidekiq_fleet").rc != 0

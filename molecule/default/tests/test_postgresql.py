@@ -34,7 +34,8 @@ def test_app_database_is_open_to_the_worker_address_only(host):
         "SELECT address || ' ' || auth_method FROM pg_hba_file_rules "
         "WHERE type = 'hostssl' AND 'gitlabhq_production' = ANY(database)",
     )
-    assert rules.split("\n") == ["172.28.51.21 scram-sha-256"]
+    # The standalone worker and the omnibus-flavour Sidekiq node.
+    assert sorted(rules.split("\n")) == ["172.28.51.21 scram-sha-256", "172.28.51.22 scram-sha-256"]
 
 
 def test_passwords_are_stored_as_scram(host):
