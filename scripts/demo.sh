@@ -74,10 +74,14 @@ say "Metrics and health on the worker nodes"
 for host in sidekiq1 sidekiq2; do
   addr="$(ansible-inventory -i inventories/lab --host "$host" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fleet_internal_address"])')"
   echo "$host: http://$addr:8082/metrics  readiness: $(curl -s -o /dev/null -w '%{http_code}' "http://$addr:8092/readiness")"
-  curl -fsS "http://$addr:8082/metrics" | grep -E '^sidekiq_jobs_(processed|failed)_total ' | sed 's/^/  /' || true
+  # This node's own processes (up, busy threads), then Sidekiq's counters for the whole Redis,
+  # which every node exports alike under sidekiq_cluster_* (aggregate them with max, never sum).
+  curl -fsS "http://$addr:8082/metrics" \
+    | grep -E '^sidekiq_process_(up|busy_threads)\{|^sidekiq_cluster_jobs_(processed|failed)_total\{' \
+    | sed 's/^/  /' || true
 done
 echo "Sidekiq Web (127.0.0.1:3211 on each worker, basic auth user admin, password vault_sidekiq_web_password):"
-echo "  ssh -L 3211:127.0.0.1:3211 deploy@sidekiq1   # then open http://127.0.0.1:3211/"
+echo "  ssh -N -L 127.0.0.1:3211:127.0.0.1:3211 deploy@sidekiq1   # then open http://127.0.0.1:3211/"
 echo "  in the lab: docker exec -it sidekiq-fleet-sidekiq1 curl -u admin:PASSWORD http://127.0.0.1:3211/"
 
 say "fleetsim simulate -i inventories/example --workload examples/workloads/example.yml --duration 30m"
