@@ -134,3 +134,29 @@ def http_body(host: testinfra.host.Host, url: str) -> str:
         f"import urllib.request\nprint(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
     )
     return host.check_output(f"python3 -c {shlex.quote(script)}")
+
+
+# -- wall times of record ---------------------------------------------------------------------
+# Every test's seconds (setup + call + teardown) and the steps a module times itself
+# (record_step) go to out/fleet-verify-times.json at the end of verify, so the docs' stage times
+# come from a run, not from a terminal that molecule may not show.
+_TIMES: dict[str, dict[str, float]] = {"tests": {}, "steps": {}}
+_TIMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "out",
+                           "fleet-verify-times.json")
+
+
+def record_step(name: str, seconds: float) -> None:
+    """A step's wall time, kept for out/fleet-verify-times.json."""
+    _TIMES["steps"][name] = round(seconds, 1)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tests = _TIMES["tests"]
+    tests[report.nodeid] = round(tests.get(report.nodeid, 0.0) + report.duration, 1)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    os.makedirs(os.path.dirname(_TIMES_FILE), exist_ok=True)
+    with open(_TIMES_FILE, "w", encoding="utf-8") as out:
+        json.dump(_TIMES, out, indent=1)
+        out.write("\n")

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import testinfra
-from conftest import WORKERS, host_spec, wait_for
+from conftest import WORKERS, host_spec, record_step, wait_for
 
 from simulator.report.promql import dashboard_problems, dashboard_queries, relaxed, vector_selectors
 
@@ -63,7 +63,9 @@ class Step:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        print(f"[monitoring] {self.name}: {time.monotonic() - self.start:.1f} s", flush=True)
+        seconds = time.monotonic() - self.start
+        record_step(f"monitoring: {self.name}", seconds)
+        print(f"[monitoring] {self.name}: {seconds:.1f} s", flush=True)
 
 
 @pytest.fixture(scope="module")
