@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.stats import t as student_t
 from sim_ledger import (
@@ -405,6 +405,8 @@ def test_no_job_is_lost_or_duplicated(drawn, seed, duration):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**16), st.floats(1.0, 400.0), st.integers(0, 3))
+# A fresh clone's CI found it: a job pushed in the run's last enqueue_visible_s is in transit.
+@example(0, 303.3417116631527, 0)
 def test_poisson_arrivals_balance_the_counters(seed, duration, max_retries):
     # Poisson arrivals cannot be counted apart from the engine; what can: every execution the
     # recorder saw is a success or a failure, every failure a retry or a death, and nothing
@@ -425,7 +427,9 @@ def test_poisson_arrivals_balance_the_counters(seed, duration, max_retries):
     model = _Observed(scenario, duration=duration, seed=seed, bin_width=None)
     run = model.run()
     c = run.counters
-    waiting = sum(len(d) for d in model.queues)
+    # Waiting: in a queue, or pushed in the last enqueue_visible_s and not poppable yet (the
+    # engine reports those in in_queues too).
+    waiting = sum(len(d) for d in model.queues) + len(model._transit)
     running = sum(1 for cur in model.f_job if cur is not None)
     fails = sum(1 for rec in model.executions if int(rec[6]) & 2)
     assert c["arrived"] == (len(model.executions) - fails + c["dead"] + waiting + running
