@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import jinja2
 import pytest
@@ -682,6 +683,8 @@ def _render(name: str, **extra) -> str:
         "sidekiq_exporter_heartbeat_max_age": 20,
         "sidekiq_exporter_expected_processes": ["sidekiq@0", "sidekiq@1"],
         "_sidekiq_exporter_redis_url": "redis://10.0.0.5:6379/0",
+        "_sidekiq_exporter_redis_sentinels": "",
+        "fleet_redis_database": 0,
         "sidekiq_exporter_env_file": "/etc/sidekiq-fleet/exporter.env",
         "fleet_redis_username": "gitlab",
         "fleet_redis_password": 'r3dis"$`\\pw',
@@ -806,3 +809,151 @@ def test_the_dashboard_never_sums_a_cluster_wide_series_over_nodes():
             )
         assert "sidekiq_jobs_" not in expr
     assert any(e.startswith("sum by (instance) (sidekiq_process_busy_threads") for e in queries)
+
+
+# --- through Sentinel: the master is asked of the Sentinels, the label names the master --------
+
+
+class FakeSentinel:
+    """Records what redis.sentinel.Sentinel would be given; master_for hands out a stand-in."""
+
+    made: ClassVar[list[FakeSentinel]] = []
+
+    def __init__(self, sentinels, sentinel_kwargs=None, **connection_kwargs) -> None:
+        self.sentinels = sentinels
+        self.sentinel_kwargs = sentinel_kwargs
+        self.connection_kwargs = connection_kwargs
+        self.master: tuple[str, dict] | None = None
+        FakeSentinel.made.append(self)
+
+    def master_for(self, service_name, **kwargs):
+        self.master = (service_name, kwargs)
+        return "client of " + service_name
+
+
+SENTINEL_ENV = {
+    "SIDEKIQ_REDIS_URL": "rediss://10.0.0.5:6379/0",
+    "SIDEKIQ_REDIS_USERNAME": "gitlab",
+    "SIDEKIQ_REDIS_PASSWORD": "data-pw",
+    "SIDEKIQ_REDIS_CA_FILE": "/etc/ssl/sidekiq-fleet/ca.crt",
+    "SIDEKIQ_REDIS_DB": "3",
+    "SIDEKIQ_REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26380,[fd00::3]:26379",
+    "SIDEKIQ_REDIS_SENTINEL_MASTER": "gitlab-redis",
+    "SIDEKIQ_REDIS_SENTINEL_PASSWORD": "sentinel-pw",
+}
+
+
+def test_sentinel_settings_come_from_the_environment():
+    parsed = exporter.Settings.from_env(SENTINEL_ENV)
+    assert parsed.redis_sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26380), ("fd00::3", 26379))
+    assert parsed.redis_sentinel_master == "gitlab-redis"
+    assert parsed.redis_sentinel_password == "sentinel-pw"
+    assert parsed.database == 3
+    without = exporter.Settings.from_env({"SIDEKIQ_REDIS_URL": "redis://10.0.0.5:6379/2"})
+    assert without.redis_sentinels == () and without.database == 2
+    assert exporter.parse_sentinels("sentinel-1") == (("sentinel-1", 26379),)
+    with pytest.raises(ValueError, match="SIDEKIQ_REDIS_SENTINELS"):
+        exporter.parse_sentinels("10.0.0.1:notaport")
+
+
+def test_through_sentinel_the_master_is_resolved_with_both_passwords_and_tls():
+    FakeSentinel.made.clear()
+    parsed = exporter.Settings.from_env(SENTINEL_ENV)
+    assert exporter.redis_client(parsed, sentinel_class=FakeSentinel) == "client of gitlab-redis"
+    (sentinel,) = FakeSentinel.made
+    assert sentinel.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26380), ("fd00::3", 26379)]
+    # Sentinel's default user: its password, no username, and the Redis ACL user never.
+    assert sentinel.sentinel_kwargs["password"] == "sentinel-pw"
+    assert "username" not in sentinel.sentinel_kwargs
+    assert sentinel.sentinel_kwargs["ssl"] is True
+    assert sentinel.sentinel_kwargs["ssl_ca_certs"] == "/etc/ssl/sidekiq-fleet/ca.crt"
+    name, kwargs = sentinel.master
+    assert name == "gitlab-redis"
+    assert kwargs["username"] == "gitlab" and kwargs["password"] == "data-pw"
+    assert kwargs["db"] == 3 and kwargs["ssl"] is True
+    assert kwargs["ssl_cert_reqs"] == "required"
+
+
+def test_sentinel_without_tls_or_password():
+    FakeSentinel.made.clear()
+    env = {
+        **SENTINEL_ENV,
+        "SIDEKIQ_REDIS_URL": "redis://10.0.0.5:6379/0",
+        "SIDEKIQ_REDIS_CA_FILE": "",
+        "SIDEKIQ_REDIS_SENTINEL_PASSWORD": "",
+    }
+    exporter.redis_client(exporter.Settings.from_env(env), sentinel_class=FakeSentinel)
+    (sentinel,) = FakeSentinel.made
+    assert "password" not in sentinel.sentinel_kwargs and "ssl" not in sentinel.sentinel_kwargs
+    assert "ssl" not in sentinel.master[1]
+
+
+def test_the_sentinel_label_names_the_master_never_an_address_or_a_password():
+    parsed = exporter.Settings.from_env(SENTINEL_ENV)
+    assert parsed.redis_label == "sentinel:gitlab-redis/3"
+    collector = exporter.SidekiqCollector(client=None, settings=parsed)  # type: ignore[arg-type]
+    assert collector.redis == "sentinel:gitlab-redis/3"
+    plain = exporter.Settings.from_env({"SIDEKIQ_REDIS_URL": "redis://u:pw@10.0.0.5:6379/2"})
+    assert plain.redis_label == "10.0.0.5:6379/2"
+
+
+def test_a_failover_keeps_the_series(client, redis_server):
+    """The scrape after a failover (another master behind the same name) has the same labels."""
+    port, password = redis_server
+    populated(client, time.time())
+    parsed = exporter.Settings(
+        **{
+            **settings(redis_server).__dict__,
+            "redis_sentinels": (("10.0.0.1", 26379),),
+            "redis_sentinel_master": "gitlab-redis",
+        }
+    )
+    first = exporter.SidekiqCollector(client, parsed)
+    # "After the failover": another connection object (the new master), same settings.
+    second = exporter.SidekiqCollector(
+        redis.Redis(port=port, username="gitlab", password=password), parsed
+    )
+
+    def labels(collector) -> set[tuple]:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        text = generate_latest(registry).decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items())))
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if family.name.startswith("sidekiq_cluster_")
+        }
+
+    before, after = labels(first), labels(second)
+    assert before and before == after
+    assert all(dict(lab)["redis"] == "sentinel:gitlab-redis/0" for _, lab in before)
+
+
+def test_exporter_env_carries_the_sentinels():
+    sentinels = "10.0.0.1:26379,10.0.0.2:26379,[fd00::3]:26379"
+    text = _render(
+        "sidekiq-exporter.env.j2",
+        fleet_redis_database=0,
+        _sidekiq_exporter_redis_sentinels=sentinels,
+        fleet_redis_sentinel_master_name="gitlab-redis",
+        fleet_redis_sentinel_password='s3nt"inel',
+    )
+    values = _env_file(text)
+    assert values["SIDEKIQ_REDIS_SENTINELS"] == sentinels
+    assert values["SIDEKIQ_REDIS_SENTINEL_MASTER"] == "gitlab-redis"
+    assert values["SIDEKIQ_REDIS_SENTINEL_PASSWORD"] == 's3nt"inel'
+    parsed = exporter.Settings.from_env(values)
+    assert parsed.redis_sentinels[2] == ("fd00::3", 26379)
+    assert parsed.redis_sentinel_password == 's3nt"inel'
+
+
+def test_the_role_joins_the_sentinel_list_as_the_exporter_reads_it():
+    role_vars = ROOT / "roles" / "sidekiq_exporter" / "vars" / "main.yml"
+    template = yaml.safe_load(role_vars.read_text())["_sidekiq_exporter_redis_sentinels"]
+    render = jinja2.Environment().from_string(template).render
+    listed = [{"host": "10.0.0.1", "port": 26379}, {"host": "fd00::3", "port": 26380}]
+    joined = render(fleet_redis_sentinels=listed)
+    assert joined == "10.0.0.1:26379,[fd00::3]:26380"
+    assert exporter.parse_sentinels(joined) == (("10.0.0.1", 26379), ("fd00::3", 26380))
+    assert render(fleet_redis_sentinels=[]) == ""

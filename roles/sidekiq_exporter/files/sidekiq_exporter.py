@@ -12,7 +12,8 @@ Reads Sidekiq's own bookkeeping in Redis (the keys Sidekiq 6-8 maintain) and ser
     per expected tag. Each process appears on one exporter only, so sums across nodes are right.
   * ``sidekiq_cluster_*``: what Sidekiq keeps for the whole Redis: queue sizes and latencies,
     the processed/failed counters (``stat:processed``, ``stat:failed``), the retry, scheduled
-    and dead sets, the heartbeating processes, labelled ``redis`` (``host:port/db``). Every
+    and dead sets, the heartbeating processes, labelled ``redis`` (``host:port/db``, or
+    ``sentinel:MASTER/db`` through Sentinel, the same before and after a failover). Every
     exporter of one Redis reads the same keys and exports the same values (so the alerts do not
     go blind when one node does): aggregate with ``max by (redis)``, then ``sum`` over Redis
     shards, never ``sum`` over nodes.
@@ -28,6 +29,11 @@ arrive within ``request_timeout``, so silent or idle clients cannot hold the ser
 heartbeat in Redis is skipped and counted (``sidekiq_exporter_bad_heartbeats``); an unexpected
 error answers 500 ``internal error`` and goes to the log only. Listen addresses may be IPv4,
 IPv6 (``::1`` or ``[::1]``) or names.
+
+With ``SIDEKIQ_REDIS_SENTINELS`` set (``host:port,host:port``), the exporter asks those
+Sentinels for the master ``SIDEKIQ_REDIS_SENTINEL_MASTER`` (password
+``SIDEKIQ_REDIS_SENTINEL_PASSWORD``) and follows it through a failover; the host and port of
+``SIDEKIQ_REDIS_URL`` are then not used (its scheme still says whether TLS is on).
 
 Settings come from the environment (see ``Settings.from_env``); the role renders them.
 """
@@ -54,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import redis
+import redis.sentinel
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -105,6 +112,48 @@ def redis_label(url: str) -> str:
     return f"{'[' + host + ']' if ':' in host else host}:{port}/{db}"
 
 
+def sentinel_label(master: str, db: int) -> str:
+    """The ``redis`` label through Sentinel: the master's name, not its address, so the series
+    stay the same series when Sentinel promotes a replica."""
+    return f"sentinel:{master}/{db}"
+
+
+def parse_sentinels(value: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port`` (IPv6 as ``[::1]:26379``; port 26379 when left out)."""
+    sentinels: list[tuple[str, int]] = []
+    for item in value.replace(" ", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.lstrip(":")
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        else:  # a bare host name or an IPv6 literal without brackets
+            host, port = item, ""
+        if not host:
+            raise ValueError(f"SIDEKIQ_REDIS_SENTINELS: {item!r} has no host")
+        try:
+            number = int(port) if port else 26379
+        except ValueError:
+            raise ValueError(f"SIDEKIQ_REDIS_SENTINELS: {item!r} has no valid port") from None
+        if not 0 < number < 65536:
+            raise ValueError(f"SIDEKIQ_REDIS_SENTINELS: {item!r} has no valid port")
+        sentinels.append((host, number))
+    return tuple(sentinels)
+
+
+def _url_db(url: str) -> int:
+    parsed = urllib.parse.urlsplit(url)
+    db = parsed.path.strip("/") if parsed.scheme != "unix" else ""
+    db = db or urllib.parse.parse_qs(parsed.query).get("db", ["0"])[0]
+    try:
+        return int(db)
+    except ValueError:
+        return 0
+
+
 def _url_host(address: str) -> str:
     host = listen_host(address)
     return f"[{host}]" if ":" in host else host
@@ -118,6 +167,13 @@ class Settings:
     redis_username: str | None = None
     redis_password: str | None = None
     redis_ca_file: str | None = None
+    # Sentinel mode when non-empty: (host, port) of each Sentinel; the master is asked of them.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "gitlab-redis"
+    redis_sentinel_password: str | None = None
+    # The database through Sentinel; None: the one in redis_url (0 when it names none). Without
+    # Sentinel the URL's database is used, as before.
+    redis_db: int | None = None
     hostname: str = field(default_factory=socket.gethostname)
     # Tags of the Sidekiq processes that must run here (sidekiq@0, sidekiq@1, ...); empty means
     # "whatever runs here, at least one".
@@ -151,6 +207,12 @@ class Settings:
             redis_username=env.get("SIDEKIQ_REDIS_USERNAME") or None,
             redis_password=env.get("SIDEKIQ_REDIS_PASSWORD") or None,
             redis_ca_file=env.get("SIDEKIQ_REDIS_CA_FILE") or None,
+            redis_sentinels=parse_sentinels(env.get("SIDEKIQ_REDIS_SENTINELS", "")),
+            redis_sentinel_master=(
+                env.get("SIDEKIQ_REDIS_SENTINEL_MASTER") or cls.redis_sentinel_master
+            ),
+            redis_sentinel_password=env.get("SIDEKIQ_REDIS_SENTINEL_PASSWORD") or None,
+            redis_db=int(env["SIDEKIQ_REDIS_DB"]) if env.get("SIDEKIQ_REDIS_DB") else None,
             hostname=env.get("SIDEKIQ_EXPORTER_HOSTNAME") or socket.gethostname(),
             expected_tags=tags,
             heartbeat_max_age=float(
@@ -204,6 +266,55 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert and self.tls_key)
+
+    @property
+    def database(self) -> int:
+        return self.redis_db if self.redis_db is not None else _url_db(self.redis_url)
+
+    @property
+    def redis_tls(self) -> bool:
+        """TLS to Redis (and to Sentinel): a rediss:// URL, or a CA file to verify against."""
+        return self.redis_url.startswith("rediss://") or bool(self.redis_ca_file)
+
+    @property
+    def redis_label(self) -> str:
+        if self.redis_sentinels:
+            return sentinel_label(self.redis_sentinel_master, self.database)
+        return redis_label(self.redis_url)
+
+
+def redis_client(
+    settings: Settings, sentinel_class: Callable[..., Any] | None = None
+) -> redis.Redis:
+    """The Redis client of these settings: straight to the URL, or to the master that the
+    Sentinels name (redis-py asks them again after a connection error: a failover is followed).
+    """
+    timeouts: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5}
+    verify: dict[str, Any] = {"ssl_ca_certs": settings.redis_ca_file, "ssl_cert_reqs": "required"}
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(
+            settings.redis_url,
+            username=settings.redis_username,
+            password=settings.redis_password,
+            **timeouts,
+            **(verify if settings.redis_url.startswith("rediss://") else {}),
+        )
+    tls: dict[str, Any] = {"ssl": True, **verify} if settings.redis_tls else {}
+    sentinel_kwargs: dict[str, Any] = {**timeouts, **tls}
+    if settings.redis_sentinel_password:
+        # Sentinel's default user: a password, no username.
+        sentinel_kwargs["password"] = settings.redis_sentinel_password
+    sentinel = (sentinel_class or redis.sentinel.Sentinel)(
+        list(settings.redis_sentinels), sentinel_kwargs=sentinel_kwargs, **timeouts
+    )
+    return sentinel.master_for(
+        settings.redis_sentinel_master,
+        username=settings.redis_username,
+        password=settings.redis_password,
+        db=settings.database,
+        **timeouts,
+        **tls,
+    )
 
 
 @dataclass(frozen=True)
@@ -440,7 +551,7 @@ class SidekiqCollector:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self.redis = redis_label(settings.redis_url)
+        self.redis = settings.redis_label
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
@@ -712,19 +823,7 @@ class Exporter:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        tls = (
-            {"ssl_ca_certs": settings.redis_ca_file, "ssl_cert_reqs": "required"}
-            if settings.redis_url.startswith("rediss://")
-            else {}
-        )
-        self.client = client or redis.Redis.from_url(
-            settings.redis_url,
-            username=settings.redis_username,
-            password=settings.redis_password,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            **tls,
-        )
+        self.client = client or redis_client(settings)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SidekiqCollector(self.client, settings))
         self.servers: list[_Server] = []
