@@ -460,3 +460,164 @@ def test_documentation_matches_the_argument_spec_and_timeouts_have_defaults():
     for section in ("EXAMPLES", "RETURN"):
         assert yaml.safe_load(getattr(module, section))
     assert "retired_queues" in module.EXAMPLES
+
+
+# -- through Redis Sentinel: the master is asked of the Sentinels, a failover is followed ------
+
+
+class FakeSentinel:
+    """Stands in for redis.sentinel.Sentinel: records its arguments, hands out a client."""
+
+    def __init__(self, sentinels, sentinel_kwargs=None, **connection_kwargs):
+        self.sentinels = sentinels
+        self.sentinel_kwargs = sentinel_kwargs
+        self.connection_kwargs = connection_kwargs
+        self.master = None
+
+    def master_for(self, service_name, **kwargs):
+        self.master = (service_name, kwargs)
+        return self
+
+
+def module_params(**overrides) -> dict:
+    module = load_module_file()
+    params = {name: spec.get("default") for name, spec in module.ARGUMENT_SPEC.items()}
+    params.update(mapping=MAPPING, retired_queues=["old"], redis_username="gitlab")
+    params.update(overrides)
+    return params
+
+
+def test_sentinels_resolve_the_master_with_the_acl_user_and_the_sentinel_password():
+    params = module_params(
+        redis_sentinels=[{"host": "10.0.0.1", "port": 26379}, {"host": "10.0.0.2", "port": 26380}],
+        redis_sentinel_master_name="gitlab-redis",
+        redis_sentinel_password="sentinel-pw",
+        redis_password="data-pw",
+        redis_db=2,
+        redis_tls=True,
+        redis_ca_file="/etc/ssl/sidekiq-fleet/ca.crt",
+    )
+    sentinel = sidekiq_jobs.redis_client(params, sentinel_class=FakeSentinel)
+    assert sentinel.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26380)]
+    assert sentinel.sentinel_kwargs["password"] == "sentinel-pw"
+    assert "username" not in sentinel.sentinel_kwargs
+    assert sentinel.sentinel_kwargs["ssl"] is True
+    assert sentinel.sentinel_kwargs["ssl_ca_certs"] == "/etc/ssl/sidekiq-fleet/ca.crt"
+    name, kwargs = sentinel.master
+    assert name == "gitlab-redis"
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("gitlab", "data-pw", 2)
+    assert kwargs["ssl"] is True and kwargs["socket_timeout"] == 30.0
+
+
+def test_sentinels_without_password_or_tls():
+    params = module_params(redis_sentinels=[{"host": "s1", "port": None}])
+    sentinel = sidekiq_jobs.redis_client(params, sentinel_class=FakeSentinel)
+    assert sentinel.sentinels == [("s1", 26379)]
+    assert "password" not in sentinel.sentinel_kwargs and "ssl" not in sentinel.sentinel_kwargs
+
+
+def test_without_sentinels_the_client_connects_to_redis_host_as_before(redis_server):
+    client = sidekiq_jobs.redis_client(module_params(redis_port=redis_server, redis_username=None))
+    assert isinstance(client, redis.Redis) and client.ping()
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", redis_server, 0)
+
+
+def test_the_sentinel_password_is_no_log_and_documented():
+    spec = load_module_file().ARGUMENT_SPEC
+    assert spec["redis_sentinel_password"]["no_log"] is True
+    assert spec["redis_sentinels"]["default"] == []
+    assert spec["redis_sentinel_master_name"]["default"] == "gitlab-redis"
+
+
+def test_the_playbook_passes_the_sentinels_and_keeps_passwords_off_the_command_line():
+    plays = yaml.safe_load((ROOT / "playbooks" / "migrate_routing.yml").read_text())
+    calls = [
+        (play, task)
+        for play in plays
+        for task in play.get("tasks", [])
+        if "sidekiq_fleet.fleet.sidekiq_migrate_jobs" in task
+    ]
+    assert len(calls) == 3
+    for _, task in calls:
+        args = task["sidekiq_fleet.fleet.sidekiq_migrate_jobs"]
+        assert "fleet_redis_sentinels" in args["redis_sentinels"]
+        assert "fleet_redis_sentinel_master_name" in args["redis_sentinel_master_name"]
+        assert "fleet_redis_sentinel_password" in args["redis_sentinel_password"]
+        assert "fleet_redis_database" in args["redis_db"]
+    (play,) = [p for p in plays if "migrate_llen_script" in p.get("vars", {})]
+    (count,) = [t for t in play["tasks"] if "ansible.builtin.command" in t]
+    argv = count["ansible.builtin.command"]["argv"]
+    assert "password" not in argv
+    assert "fleet_redis_password" in count["ansible.builtin.command"]["stdin"]
+    assert "fleet_redis_sentinel_password" in count["ansible.builtin.command"]["stdin"]
+    assert "fleet_redis_sentinels" in str(count["environment"])
+    assert count["no_log"] is True
+
+
+def _llen_script_run(monkeypatch, env: dict, argv: list[str], stdin: str, fake_sentinel=None):
+    """Run the playbook's inline counting script in-process with redis-py stand-ins."""
+    plays = yaml.safe_load((ROOT / "playbooks" / "migrate_routing.yml").read_text())
+    (play,) = [p for p in plays if "migrate_llen_script" in p.get("vars", {})]
+    source = play["vars"]["migrate_llen_script"]
+    import io
+
+    import redis.sentinel
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["-c", *argv])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    if fake_sentinel is not None:
+        monkeypatch.setattr(redis.sentinel, "Sentinel", fake_sentinel)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    exec(compile(source, "migrate_llen_script", "exec"), {"__name__": "__main__"})
+    return out.getvalue()
+
+
+def test_the_counting_script_goes_through_sentinel_when_configured(monkeypatch):
+    made = []
+
+    class Master:
+        def llen(self, key):
+            return {"queue:old": 2, "queue:x": 1}.get(key, 0)
+
+    class Sentinel(FakeSentinel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def master_for(self, service_name, **kwargs):
+            super().master_for(service_name, **kwargs)
+            return Master()
+
+    sentinels = [{"host": "10.0.0.1", "port": 26379}, {"host": "10.0.0.2", "port": 26379}]
+    printed = _llen_script_run(
+        monkeypatch,
+        {
+            "SIDEKIQ_MIGRATE_REDIS_SENTINELS": json.dumps(sentinels),
+            "SIDEKIQ_MIGRATE_REDIS_SENTINEL_MASTER": "gitlab-redis",
+        },
+        ["10.0.0.9", "6379", "gitlab", "", "4", "old", "x"],
+        "data-pw\nsentinel-pw\n",
+        Sentinel,
+    )
+    assert printed.strip() == "3"
+    (sentinel,) = made
+    assert sentinel.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26379)]
+    assert sentinel.sentinel_kwargs["password"] == "sentinel-pw"
+    name, kwargs = sentinel.master
+    assert name == "gitlab-redis"
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("gitlab", "data-pw", 4)
+
+
+def test_the_counting_script_without_sentinels_connects_directly(monkeypatch, r, redis_server):
+    r.lpush("queue:old", "a", "b")
+    printed = _llen_script_run(
+        monkeypatch,
+        {"SIDEKIQ_MIGRATE_REDIS_SENTINELS": "[]"},
+        ["127.0.0.1", str(redis_server), "", "", "0", "old"],
+        "\n\n",
+    )
+    assert printed.strip() == "2"

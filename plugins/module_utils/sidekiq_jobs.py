@@ -433,3 +433,55 @@ class JobMigrator:
             self.migrate_queue(queue)
         self.report.failed_key = None
         return self.report
+
+
+def redis_client(params: dict[str, Any], sentinel_class: Any = None) -> Any:
+    """The redis-py client of the module's parameters (it connects on its first command).
+
+    With ``redis_sentinels`` (a list of ``{host, port}``) the master named
+    ``redis_sentinel_master_name`` is asked of those Sentinels (with
+    ``redis_sentinel_password``, Sentinel's default user: no username) and asked again after a
+    connection error, so a failover during the migration is followed; ``redis_host`` and
+    ``redis_port`` are then not used. TLS (``redis_tls``, ``redis_ca_file``) applies to the
+    Sentinels and to the data nodes alike.
+    """
+    import redis  # the module reports a missing redis-py before calling this
+
+    timeouts = {
+        "socket_connect_timeout": params["socket_connect_timeout"],
+        "socket_timeout": params["socket_timeout"],
+    }
+    tls: dict[str, Any] = {}
+    if params["redis_tls"]:
+        tls = {
+            "ssl": True,
+            "ssl_ca_certs": params["redis_ca_file"],
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+        }
+    sentinels = params.get("redis_sentinels") or []
+    if not sentinels:
+        return redis.Redis(
+            host=params["redis_host"],
+            port=params["redis_port"],
+            username=params["redis_username"],
+            password=params["redis_password"],
+            db=params["redis_db"],
+            **timeouts,
+            **(tls or {"ssl": False, "ssl_cert_reqs": "required"}),
+        )
+    if sentinel_class is None:
+        from redis.sentinel import Sentinel as sentinel_class
+    sentinel_kwargs: dict[str, Any] = {**timeouts, **tls}
+    if params.get("redis_sentinel_password"):
+        sentinel_kwargs["password"] = params["redis_sentinel_password"]
+    addresses = [(str(s["host"]), int(s.get("port") or 26379)) for s in sentinels]
+    sentinel = sentinel_class(addresses, sentinel_kwargs=sentinel_kwargs, **timeouts)
+    return sentinel.master_for(
+        params.get("redis_sentinel_master_name") or "gitlab-redis",
+        username=params["redis_username"],
+        password=params["redis_password"],
+        db=params["redis_db"],
+        **timeouts,
+        **tls,
+    )

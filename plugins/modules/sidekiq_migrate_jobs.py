@@ -48,13 +48,39 @@ options:
     elements: str
     required: true
   redis_host:
-    description: Redis host.
+    description: Redis host (not used with O(redis_sentinels)).
     type: str
     default: 127.0.0.1
   redis_port:
-    description: Redis port.
+    description: Redis port (not used with O(redis_sentinels)).
     type: int
     default: 6379
+  redis_sentinels:
+    description:
+      - Redis Sentinels (GitLab's C(gitlab_rails['redis_sentinels'])). When not empty, the
+        master named O(redis_sentinel_master_name) is asked of them, and asked again after a
+        connection error, so a failover during the migration is followed; O(redis_host) and
+        O(redis_port) are then not used. O(redis_tls) applies to the Sentinels too.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: Sentinel host.
+        type: str
+        required: true
+      port:
+        description: Sentinel port.
+        type: int
+        default: 26379
+  redis_sentinel_master_name:
+    description: Name the Sentinels monitor the master under (GitLab's C(redis['master_name'])).
+    type: str
+    default: gitlab-redis
+  redis_sentinel_password:
+    description: Password of the Sentinels' default user (no username; never logged). Omit for
+      Sentinels without authentication.
+    type: str
   redis_username:
     description: Redis ACL user (omit for requirepass).
     type: str
@@ -170,13 +196,27 @@ try:
 except ImportError:  # pragma: no cover - reported by the module
     HAS_REDIS = False
 
-from ansible_collections.sidekiq_fleet.fleet.plugins.module_utils.sidekiq_jobs import JobMigrator
+from ansible_collections.sidekiq_fleet.fleet.plugins.module_utils.sidekiq_jobs import (
+    JobMigrator,
+    redis_client,
+)
 
 ARGUMENT_SPEC = {
     "mapping": {"type": "dict", "required": True},
     "retired_queues": {"type": "list", "elements": "str", "required": True},
     "redis_host": {"type": "str", "default": "127.0.0.1"},
     "redis_port": {"type": "int", "default": 6379},
+    "redis_sentinels": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "host": {"type": "str", "required": True},
+            "port": {"type": "int", "default": 26379},
+        },
+    },
+    "redis_sentinel_master_name": {"type": "str", "default": "gitlab-redis"},
+    "redis_sentinel_password": {"type": "str", "no_log": True},
     "redis_username": {"type": "str"},
     "redis_password": {"type": "str", "no_log": True},
     "redis_tls": {"type": "bool", "default": False},
@@ -198,7 +238,7 @@ def main() -> None:
     mapping = {str(k): v if v is None else str(v) for k, v in p["mapping"].items()}
     try:
         migrator = JobMigrator(
-            _client(p),  # connects on its first command, after the checks
+            redis_client(p),  # connects on its first command, after the checks
             mapping,
             retired=p["retired_queues"],
             prefix=p["key_prefix"],
@@ -228,22 +268,6 @@ def main() -> None:
             **done.to_dict(),
         )
     module.exit_json(changed=report.changed, **report.to_dict())
-
-
-def _client(p: dict) -> redis.Redis:
-    return redis.Redis(
-        host=p["redis_host"],
-        port=p["redis_port"],
-        username=p["redis_username"],
-        password=p["redis_password"],
-        db=p["redis_db"],
-        socket_connect_timeout=p["socket_connect_timeout"],
-        socket_timeout=p["socket_timeout"],
-        ssl=p["redis_tls"],
-        ssl_ca_certs=p["redis_ca_file"] if p["redis_tls"] else None,
-        ssl_cert_reqs="required",
-        ssl_check_hostname=p["redis_tls"],
-    )
 
 
 if __name__ == "__main__":
