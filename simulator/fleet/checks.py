@@ -24,7 +24,7 @@ from ..routing.queue_groups import Process
 from ..routing.rules import MAILERS_QUEUE, Router
 from ..routing.versions import REMOVALS, deprecations
 from .connections import Budget, database_connections, redis_clients
-from .inventory import Fleet, SidekiqHost, catalog_in_inventory, read_as_inventory
+from .inventory import Fleet, HostSettings, SidekiqHost, catalog_in_inventory, read_as_inventory
 
 __all__ = [
     "CHECKS",
@@ -285,6 +285,202 @@ def _redis_clients(ctx: Context) -> Iterator[Problem]:
                 f"raise redis_maxclients to at least {budget.needed_setting:,} (and the open-files "
                 "limit of redis-server with it), or lower sidekiq_concurrency / the number of "
                 "queue groups")
+
+
+# -- Redis Sentinel: every client asks the same sentinels for the same master ---------------
+
+#: GitLab Omnibus' default redis['master_name'] (and the fleet role's).
+DEFAULT_MASTER_NAME = "gitlab-redis"
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def _sentinel_hosts(fleet: Fleet) -> list[HostSettings]:
+    """Every host with a Redis client or a sentinel: rails, sidekiq and redis."""
+    hosts = [fleet.hosts[n] for n in sorted(fleet.hosts)]
+    return hosts + [fleet.data_hosts[n] for n in fleet.groups["redis"] if n in fleet.data_hosts]
+
+
+def _sentinel_list(host: HostSettings) -> tuple[str, ...] | str:
+    """``fleet_redis_sentinels`` as sorted "host:port" items (the order does not matter to a
+    client), or the value as written when it is not a list of {host, port}."""
+    value = host.vars.get("fleet_redis_sentinels")
+    if value is None:
+        return ()
+    default_port = host.vars.get("fleet_redis_sentinel_port") or DEFAULT_SENTINEL_PORT
+    if not isinstance(value, list):
+        return str(value)
+    items = []
+    for entry in value:
+        if not isinstance(entry, dict) or not entry.get("host"):
+            return str(value)
+        items.append(f"{entry['host']}:{entry.get('port') or default_port}")
+    return tuple(sorted(items))
+
+
+def _show(value: tuple[str, ...] | str) -> str:
+    if isinstance(value, str):
+        return value
+    return "[" + ", ".join(value) + "]" if value else "[] (no Sentinel)"
+
+
+def _sentinel_settings(host: HostSettings) -> dict[str, Any]:
+    return {
+        "fleet_redis_sentinels": _sentinel_list(host),
+        "fleet_redis_sentinel_master_name": (
+            host.vars.get("fleet_redis_sentinel_master_name") or DEFAULT_MASTER_NAME
+        ),
+        # A digest (inventory.SECRET_VARS), or "" for none: compared, never shown.
+        "fleet_redis_sentinel_password": host.vars.get("fleet_redis_sentinel_password") or "",
+    }
+
+
+def _configured_sentinels(fleet: Fleet) -> tuple[str, ...]:
+    """The reference host's sentinels (first sidekiq host, else rails, else redis)."""
+    hosts = _sentinel_hosts(fleet)
+    ref = fleet.reference_host or (hosts[0] if hosts else None)
+    value = _sentinel_list(ref) if ref else ()
+    return value if isinstance(value, tuple) else ()
+
+
+@check("redis-sentinel-settings-differ", ERROR,
+       "`fleet_redis_sentinels`, `fleet_redis_sentinel_master_name` or the presence or value of "
+       "`fleet_redis_sentinel_password` differ between rails, sidekiq and redis hosts")
+def _redis_sentinel_settings_differ(ctx: Context) -> Iterator[Problem]:
+    hosts = _sentinel_hosts(ctx.fleet)
+    if not any(_sentinel_list(h) for h in hosts):
+        return  # no Sentinel anywhere: the master name and password are not used
+    ref = ctx.fleet.reference_host or hosts[0]
+    expected = _sentinel_settings(ref)
+    for key, want in expected.items():
+        odd: dict[Any, list[HostSettings]] = {}
+        for host in hosts:
+            got = _sentinel_settings(host)[key]
+            if got != want:
+                odd.setdefault(got, []).append(host)
+        for got, names in odd.items():
+            where = sorted({h.where(key) or "" for h in names} - {""})
+            if key == "fleet_redis_sentinel_password":
+                if bool(got) != bool(want):
+                    what = (f"is {'set' if got else 'empty'} here but "
+                            f"{'set' if want else 'empty'} on {ref.name}")
+                else:
+                    what = f"is another password than {ref.name}'s (values not shown)"
+                effect = "some clients would fail to authenticate to the sentinels"
+            else:
+                shown = _show(got) if key == "fleet_redis_sentinels" else repr(got)
+                ref_shown = _show(want) if key == "fleet_redis_sentinels" else repr(want)
+                what = f"is {shown} here but {ref_shown} on {ref.name}"
+                effect = ("clients would look for the Redis primary in different places, and "
+                          "after a failover some would write to the old one")
+            yield (
+                ", ".join(h.name for h in names),
+                f"{key} {what}" + (f" (set in {', '.join(where)})" if where else "")
+                + f": {effect}",
+                f"set {key} once, in group_vars/all (from Vault for the password), and remove "
+                "host and group overrides",
+            )
+
+
+@check("redis-sentinels-too-few", ERROR,
+       "a single Sentinel in `fleet_redis_sentinels`: nothing can agree on a failover and it is "
+       "a single point of failure for every client")
+def _redis_sentinels_too_few(ctx: Context) -> Iterator[Problem]:
+    sentinels = _configured_sentinels(ctx.fleet)
+    if len(sentinels) == 1:
+        yield (
+            "fleet",
+            f"fleet_redis_sentinels lists one sentinel ({sentinels[0]}): when it is down no "
+            "client can find Redis, and no second sentinel can confirm a failover",
+            "list a sentinel on every host of group redis (at least 3, an odd number), or "
+            "set fleet_redis_sentinels: [] to connect to fleet_redis_host directly",
+        )
+
+
+@check("redis-sentinels-fewer-than-3", WARNING,
+       "two Sentinels: losing one leaves no majority to authorise a failover")
+def _redis_sentinels_fewer_than_3(ctx: Context) -> Iterator[Problem]:
+    sentinels = _configured_sentinels(ctx.fleet)
+    if len(sentinels) == 2:
+        yield (
+            "fleet",
+            f"fleet_redis_sentinels lists 2 sentinels ({', '.join(sentinels)}): a failover "
+            "needs a majority of them (2), so when the primary's host goes down with its "
+            "sentinel, nothing fails over",
+            "run Redis with a sentinel on 3 hosts (or more, an odd number) and list them all "
+            "in fleet_redis_sentinels",
+        )
+
+
+def _quorum(host: HostSettings, redis_hosts: int) -> tuple[int | None, str]:
+    """(quorum, as written) of a redis host; the role's default (a majority of the redis
+    hosts) when unset; None when it is not a whole number."""
+    value = host.vars.get("redis_sentinel_quorum")
+    if value is None:
+        return redis_hosts // 2 + 1, f"{redis_hosts // 2 + 1} (the role's default)"
+    if isinstance(value, bool):
+        return None, repr(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None, repr(value)
+    return number, str(number)
+
+
+@check("redis-sentinel-quorum", ERROR,
+       "`redis_sentinel_quorum` not a number between 1 and the number of Sentinels, or not the "
+       "same on every redis host")
+def _redis_sentinel_quorum(ctx: Context) -> Iterator[Problem]:
+    fleet = ctx.fleet
+    sentinels = _configured_sentinels(fleet)
+    redis_hosts = [fleet.data_hosts[n] for n in fleet.groups["redis"] if n in fleet.data_hosts]
+    if not sentinels or not redis_hosts:
+        return
+    n = len(sentinels)
+    fix = (f"set redis_sentinel_quorum once, in group_vars/redis, to {n // 2 + 1} (a majority "
+           f"of the {n} sentinels), or remove it for the role's default")
+    quorums: dict[str, list[HostSettings]] = {}
+    for host in redis_hosts:
+        number, shown = _quorum(host, len(redis_hosts))
+        if number is None or not 1 <= number <= n:
+            where = host.where("redis_sentinel_quorum")
+            yield (
+                host.name,
+                f"redis_sentinel_quorum is {shown}" + (f" (set in {where})" if where else "")
+                + f", not a whole number from 1 to {n} (the sentinels in fleet_redis_sentinels)"
+                ": " + ("no failover could ever start" if number and number > n else
+                        "the sentinels refuse it"),
+                fix,
+            )
+        else:
+            quorums.setdefault(str(number), []).append(host)
+    if len(quorums) > 1:
+        yield (
+            ", ".join(h.name for hosts in quorums.values() for h in hosts),
+            "redis_sentinel_quorum differs between redis hosts ("
+            + "; ".join(f"{q} on {', '.join(h.name for h in hs)}" for q, hs in quorums.items())
+            + "): whether a failover starts would depend on which sentinel notices first",
+            fix,
+        )
+
+
+@check("redis-sentinel-quorum-minority", WARNING,
+       "`redis_sentinel_quorum` at or below half the Sentinels (a majority is recommended)")
+def _redis_sentinel_quorum_minority(ctx: Context) -> Iterator[Problem]:
+    fleet = ctx.fleet
+    sentinels = _configured_sentinels(fleet)
+    redis_hosts = [fleet.data_hosts[n] for n in fleet.groups["redis"] if n in fleet.data_hosts]
+    n = len(sentinels)
+    low = sorted({number for h in redis_hosts
+                  if (number := _quorum(h, len(redis_hosts))[0]) is not None
+                  and 1 <= number <= n / 2})
+    if n and low:
+        yield (
+            "fleet",
+            f"redis_sentinel_quorum {', '.join(map(str, low))} is at most half of the {n} "
+            "sentinels: a minority of them (one cut off from the primary by the network) can "
+            "mark it down, and the failover still needs a majority",
+            f"set redis_sentinel_quorum: {n // 2 + 1} in group_vars/redis",
+        )
 
 
 # -- each Sidekiq host ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ implementation of every rule.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -27,15 +28,29 @@ GROUPS = ("redis", "postgresql", "gitaly", "rails", "sidekiq", "loadbalancer")
 #: Routing/process variables this package reads on rails and sidekiq hosts, with their defaults
 #: (simulator.routing.defaults: the one table fleetsim and the Ansible filters share).
 SIDEKIQ_VARS: dict[str, Any] = SIDEKIQ_DEFAULTS
+#: How every Redis client finds the Redis primary through Sentinel: each rails, sidekiq and
+#: redis host must resolve the same values (the redis-sentinel-* checks).
+SENTINEL_VARS = (
+    "fleet_redis_sentinels",
+    "fleet_redis_sentinel_port",
+    "fleet_redis_sentinel_master_name",
+    "fleet_redis_sentinel_password",
+)
+#: Variables compared between hosts but never shown: a Fleet holds only a digest of them
+#: (:func:`secret_digest`).
+SECRET_VARS = ("fleet_redis_sentinel_password",)
 #: Variables of the data tier and the producers the connection checks read, per group.
 GROUP_VARS: dict[str, tuple[str, ...]] = {
     # fleet_alert_settings: thresholds of fleetsim alerts (simulator.report.alert_settings).
-    "rails": ("rails_db_pool", "rails_redis_pool", "fleet_alert_settings"),
+    "rails": ("rails_db_pool", "rails_redis_pool", "fleet_alert_settings", *SENTINEL_VARS),
     "postgresql": ("postgresql_max_connections", "postgresql_superuser_reserved_connections"),
-    "redis": ("redis_maxclients",),
+    "redis": ("redis_maxclients", *SENTINEL_VARS, "redis_sentinel_quorum"),
     # Cores the node's Sidekiq processes share (the simulator's CPU model).
-    "sidekiq": ("sidekiq_cpus", "fleet_alert_settings"),
+    "sidekiq": ("sidekiq_cpus", "fleet_alert_settings", *SENTINEL_VARS),
 }
+#: Variables a host may fail to render (a vault value without its password, a template needing
+#: another host's facts) without making the inventory unusable: they are kept as written.
+LENIENT_VARS = (*SENTINEL_VARS, "redis_sentinel_quorum")
 #: Groups whose hosts the routing engine reads (the others only for their GROUP_VARS).
 ROUTING_GROUPS = ("rails", "sidekiq")
 #: Variables that must be real booleans (an unquoted true/false in YAML).
@@ -50,7 +65,17 @@ def variables_of(name: str, members: Mapping[str, list[str]]) -> tuple[str, ...]
     for group, names in GROUP_VARS.items():
         if name in members.get(group, ()):
             keys += names
-    return tuple(keys)
+    return tuple(dict.fromkeys(keys))
+
+
+def secret_digest(value: Any) -> str:
+    """What a Fleet keeps of a secret: "" when empty or unset, else a digest to compare
+    (never shown, never written out)."""
+    if value is None or value == "":
+        return ""
+    text = value if isinstance(value, str) else json.dumps(plain_value(value), sort_keys=True,
+                                                           default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass
@@ -188,7 +213,8 @@ class Fleet:
 
         def settings(name: str, keys: tuple[str, ...]) -> HostSettings:
             hv = hostvars.get(name) or {}
-            values = {k: plain_value(hv.get(k)) for k in keys if k in hv}
+            values = {k: secret_digest(hv.get(k)) if k in SECRET_VARS else plain_value(hv.get(k))
+                      for k in keys if k in hv}
             host_groups = tuple(g for g in GROUPS if name in members[g])
             base = hv.get("inventory_dir")
             return HostSettings(name, host_groups, values, str(base) if base else None,
@@ -418,7 +444,8 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             host = inventory.get_host(name)
             hv = variables.get_vars(host=host, include_hostvars=False)
             templar = Templar(loader=loader, variables=hv)
-            rendered = {k: templar.template(hv[k]) for k in variables_of(name, groups) if k in hv}
+            rendered = {k: _render(templar, k, hv[k]) for k in variables_of(name, groups)
+                        if k in hv}
             origins[name] = {k: o for k in rendered
                              if (o := value_origin(rendered[k]) or value_origin(hv[k]))}
             rendered["inventory_dir"] = hv.get("inventory_dir")
@@ -431,6 +458,22 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         ) from None
     return Fleet.from_hostvars(hostvars, groups, source=str(path), sources=(str(path),),
                                origins=origins)
+
+
+def _render(templar: Any, key: str, value: Any) -> Any:
+    """A variable as Ansible renders it; for LENIENT_VARS that Ansible cannot render here, the
+    value as written (hosts that write the same thing still compare equal)."""
+    if key not in LENIENT_VARS:
+        return templar.template(value)
+    from ansible.errors import AnsibleError
+
+    try:
+        return templar.template(value)
+    except AnsibleError:
+        try:
+            return f"<not rendered: {value}>" if key not in SECRET_VARS else f"<vault:{value}>"
+        except Exception:  # an encrypted value that cannot even be shown
+            return "<not rendered>"
 
 
 def value_origin(value: Any) -> str | None:
