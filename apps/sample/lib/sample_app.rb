@@ -10,10 +10,14 @@
 #   SAMPLE_APP_EXTERNAL_ENDPOINT  host:port RepositoryProbeWorker connects to
 #   SIDEKIQ_REDIS_URL SIDEKIQ_REDIS_USERNAME SIDEKIQ_REDIS_PASSWORD   Redis for Sidekiq; the
 #     password is passed on its own, so any character in it works
+#   SIDEKIQ_REDIS_SENTINELS SIDEKIQ_REDIS_SENTINEL_MASTER SIDEKIQ_REDIS_SENTINEL_PASSWORD
+#     SIDEKIQ_REDIS_DB   when set (host:port,...), the primary is found through Sentinel
+#   SIDEKIQ_FLEET_DURABLE_ENQUEUE_REPLICAS _TIMEOUT_MS _ATTEMPTS   durable enqueue (WAIT)
 #   SAMPLE_APP_LOG_FORMAT  json (default): GitLab's structured Sidekiq log (json_log.rb);
 #     text: Sidekiq's own format
 require "openssl"
 require "json"
+require "securerandom"
 require "socket"
 require "yaml"
 require "pg"
@@ -124,10 +128,54 @@ module SampleApp
 
     queue = queue_for(worker_class)
     args = Array.new(count) { [batch, fail_attempts] }
-    jids = args.each_slice(1000).flat_map do |slice|
-      Sidekiq::Client.push_bulk("class" => klass, "queue" => queue, "args" => slice)
+    jids = if DURABLE_REPLICAS.positive?
+      args.map { |job_args| durable_push(klass, queue, job_args) }
+    else
+      args.each_slice(1000).flat_map do |slice|
+        Sidekiq::Client.push_bulk("class" => klass, "queue" => queue, "args" => slice)
+      end
     end
     [queue, jids]
+  end
+
+  DURABLE_REPLICAS = Integer(ENV.fetch("SIDEKIQ_FLEET_DURABLE_ENQUEUE_REPLICAS", "0"))
+  DURABLE_TIMEOUT_MS = Integer(ENV.fetch("SIDEKIQ_FLEET_DURABLE_ENQUEUE_TIMEOUT_MS", "1000"))
+  DURABLE_ATTEMPTS = Integer(ENV.fetch("SIDEKIQ_FLEET_DURABLE_ENQUEUE_ATTEMPTS", "8"))
+
+  class NotReplicated < StandardError; end
+
+  # Durable enqueue: push one job, then WAIT on the same connection until DURABLE_REPLICAS
+  # replicas hold it. Unconfirmed (a failover, a cut-off primary), the same job (same jid) is
+  # pushed again, through Sentinel's current primary; so an acknowledged job survives a failover,
+  # and a job may run twice when a confirmation is lost. Raises after DURABLE_ATTEMPTS.
+  def durable_push(klass, queue, job_args)
+    jid = SecureRandom.hex(12)
+    attempt = 0
+    begin
+      attempt += 1
+      Sidekiq.redis do |conn|
+        # Nested in Sidekiq.redis, the client's push uses this very connection (the pool hands
+        # a thread its checked-out connection), so WAIT covers the push.
+        Sidekiq::Client.push("class" => klass, "queue" => queue, "args" => job_args, "jid" => jid)
+        acked = conn.call("WAIT", DURABLE_REPLICAS, DURABLE_TIMEOUT_MS)
+        raise NotReplicated, "#{acked} of #{DURABLE_REPLICAS} replicas confirmed" if acked < DURABLE_REPLICAS
+      end
+      jid
+    rescue NotReplicated, StandardError => e
+      raise if attempt >= DURABLE_ATTEMPTS || e.is_a?(ArgumentError)
+
+      warn "durable enqueue of #{jid}: #{e.class}: #{e.message}; pushing again (attempt #{attempt + 1})"
+      reconnect_redis
+      sleep [0.1 * (2**(attempt - 1)), 1.0].min
+      retry
+    end
+  end
+
+  # Drop pooled connections so the next one asks Sentinel for the primary again.
+  def reconnect_redis
+    Sidekiq.redis(&:close)
+  rescue StandardError
+    nil
   end
 
   # The job being run on this thread (set by JobContext, a server middleware).
@@ -188,11 +236,41 @@ redis_options = {
   username: ENV["SIDEKIQ_REDIS_USERNAME"],
   password: ENV["SIDEKIQ_REDIS_PASSWORD"]
 }.reject { |_key, value| value.nil? || value.empty? }
+# Sentinel: the primary's address comes from the sentinels, and a failover is followed (a
+# connection error or a replica's answer makes the client ask them again). Sidekiq 7
+# (redis-client) takes the master's name as `name`; Sidekiq 6 (redis-rb) as the URL's host.
+sentinels = ENV.fetch("SIDEKIQ_REDIS_SENTINELS", "").split(",").map(&:strip).reject(&:empty?)
+unless sentinels.empty?
+  master = ENV.fetch("SIDEKIQ_REDIS_SENTINEL_MASTER", "gitlab-redis")
+  sentinel_password = ENV.fetch("SIDEKIQ_REDIS_SENTINEL_PASSWORD", "")
+  sentinel_list = sentinels.map do |entry|
+    host, port = entry.rpartition(":").values_at(0, 2)
+    { host: host, port: Integer(port) }.tap { |s| s[:password] = sentinel_password unless sentinel_password.empty? }
+  end
+  redis_options.delete(:url)
+  redis_options[:sentinels] = sentinel_list
+  redis_options[:role] = :master
+  if Gem::Version.new(Sidekiq::VERSION) >= Gem::Version.new("7")
+    redis_options[:name] = master
+    redis_options[:db] = Integer(ENV.fetch("SIDEKIQ_REDIS_DB", "0"))
+    # redis-client 0.19+ also takes the sentinels' password on its own (used for sentinels it
+    # discovers); older versions only per sentinel, as above.
+    takes_password = RedisClient::SentinelConfig.instance_method(:initialize).parameters.any? { |_, n| n == :sentinel_password }
+    redis_options[:sentinel_password] = sentinel_password if takes_password && !sentinel_password.empty?
+  else
+    redis_options[:url] = "redis://#{master}/#{ENV.fetch('SIDEKIQ_REDIS_DB', '0')}"
+  end
+end
 # rediss:// URLs: verify the server's certificate (chain and name) against the fleet CA. The
 # same options suit redis-rb (Sidekiq 6) and redis-client (Sidekiq 7): both hand ssl_params to
 # OpenSSL::SSL::SSLContext#set_params, whose defaults check the host name.
 unless ENV.fetch("SIDEKIQ_REDIS_CA_FILE", "").empty?
   redis_options[:ssl_params] = { ca_file: ENV["SIDEKIQ_REDIS_CA_FILE"], verify_mode: OpenSSL::SSL::VERIFY_PEER }
+  # Behind Sentinel there is no rediss:// URL to say so: TLS to the sentinels and the primary.
+  if redis_options.key?(:sentinels)
+    redis_options[:ssl] = true
+    redis_options[:sentinels].each { |s| s.merge!(ssl: true, ssl_params: redis_options[:ssl_params]) }
+  end
 end
 
 Sidekiq.configure_server do |config|

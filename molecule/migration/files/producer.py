@@ -32,20 +32,28 @@ def main() -> None:
     p.add_argument("--max-requests", type=int, default=3000)
     p.add_argument("--max-seconds", type=float, default=480.0)
     p.add_argument("--stop-file", required=True)
+    p.add_argument("--classes", default=",".join(CLASSES), help="comma-separated, sent in turn")
     a = p.parse_args()
+    classes = [c for c in a.classes.split(",") if c]
     start = time.monotonic()
     with open(a.log, "a", buffering=1, encoding="utf-8") as log:
         for i in range(a.max_requests):
             if time.monotonic() - start > a.max_seconds or os.path.exists(a.stop_file):
                 break
-            cls = CLASSES[i % len(CLASSES)]
+            cls = classes[i % len(classes)]
             url = f"{a.url}/enqueue?class={cls}&n={a.jobs}&batch={a.batch}"
             entry = {"t": time.time(), "class": cls}
             try:
                 req = urllib.request.Request(url, data=b"", method="POST")
                 with urllib.request.urlopen(req, timeout=10) as res:
                     body = json.loads(res.read().decode())
-                entry.update(status=res.status, queue=body.get("queue"), jids=body.get("jids", []))
+                entry.update(
+                    status=res.status,
+                    queue=body.get("queue"),
+                    jids=body.get("jids", []),
+                    producer=body.get("producer"),
+                    durable=body.get("durable"),
+                )
             except urllib.error.HTTPError as exc:
                 entry.update(status=exc.code, error=exc.read().decode(errors="replace")[:200])
             except OSError as exc:

@@ -1,0 +1,398 @@
+"""Redis failover under load (issue 13), after the migration's own checks on the same fleet.
+
+Three data nodes (mig-redis, mig-redis2, mig-redis3), a sentinel on each, quorum 2; every client
+goes through the sentinels. A producer on the load balancer enqueues through HAProxy at a steady
+rate; mig-rails1 uses durable enqueue (WAIT for one replica, push again when unconfirmed),
+mig-rails2 does not, and HAProxy alternates between them, so every fault is measured with and
+without it at once. The faults, in turn:
+
+(a) ``kill -9`` of the primary's redis-server (systemd brings it back after
+    redis_sentinel_restart_delay_s, by then as a replica);
+(b) the next primary cut off from every other host by a firewall table while it keeps running:
+    it must stop accepting writes (min-replicas-to-write 1, min-replicas-max-lag 10);
+(c) the cut-off node comes back and rejoins as a replica.
+
+Measured per fault: seconds until the sentinels name a new primary, until a job enqueued after
+the fault has run, until the old primary is a replica again; jobs acknowledged to the producer
+(HTTP 200 with its job id) against jobs run, lost and run twice, per producer. Target: no
+acknowledged job lost with durable enqueue; losses without it are reported, not failed.
+The figures go to out/failover.json and the test output; docs/failover.md has the table.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LB, PRODUCERS, host_spec, wait_for, with_app_env
+
+testinfra_hosts = [host_spec(LB)]
+
+OUT = Path(__file__).resolve().parents[3] / "out"
+REDIS_NODES = {
+    "172.28.53.11": "mig-redis",
+    "172.28.53.13": "mig-redis2",
+    "172.28.53.14": "mig-redis3",
+}
+LOG = "/var/log/sidekiq-fleet-migration/failover.jsonl"
+STOP = "/var/log/sidekiq-fleet-migration/failover-stop"
+BATCH = "failover"
+CLASSES = "UrgentNotificationWorker,ChecksumWorker,AuditEventWorker"
+RATE = 8.0  # requests per second, one job each
+CUT_TABLE = "sidekiq_fleet_failover_cut"
+
+# Reads the sentinels' view and each data node's replication state, as the app user (ROLE and
+# INFO are allowed to it), from a worker: the same path every client takes.
+STATE_SCRIPT = r"""
+import json, os, redis
+from redis.sentinel import Sentinel
+env = os.environ
+hosts = [h.rsplit(":", 1) for h in env["SIDEKIQ_REDIS_SENTINELS"].split(",")]
+out = {"sentinels": {}, "nodes": {}}
+for host, port in hosts:
+    try:
+        s = redis.Redis(host=host, port=int(port),
+                        password=env.get("SIDEKIQ_REDIS_SENTINEL_PASSWORD") or None,
+                        socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+        addr = s.execute_command("SENTINEL", "get-master-addr-by-name",
+                                 env["SIDEKIQ_REDIS_SENTINEL_MASTER"])
+        out["sentinels"][host] = addr[0] if addr else None
+    except redis.RedisError as exc:
+        out["sentinels"][host] = "error: " + type(exc).__name__
+    try:
+        r = redis.Redis(host=host, port=6379, username=env["SIDEKIQ_REDIS_USERNAME"],
+                        password=env["SIDEKIQ_REDIS_PASSWORD"], socket_timeout=1,
+                        socket_connect_timeout=1, decode_responses=True)
+        info = r.info("replication")
+        out["nodes"][host] = {"role": info.get("role"), "master_host": info.get("master_host"),
+                              "link": info.get("master_link_status"),
+                              "good_replicas": info.get("min_slaves_good_slaves")}
+    except redis.RedisError as exc:
+        out["nodes"][host] = {"role": "error: " + type(exc).__name__}
+print(json.dumps(out))
+"""
+
+# Waiting jobs of the batch on the current primary (queues, retry and schedule sets).
+PENDING_SCRIPT = r"""
+import json, os, redis
+from redis.sentinel import Sentinel
+env = os.environ
+hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]))
+         for h in env["SIDEKIQ_REDIS_SENTINELS"].split(",")]
+s = Sentinel(hosts,
+             sentinel_kwargs={"password": env.get("SIDEKIQ_REDIS_SENTINEL_PASSWORD") or None},
+             socket_timeout=2)
+r = s.master_for(env["SIDEKIQ_REDIS_SENTINEL_MASTER"], username=env["SIDEKIQ_REDIS_USERNAME"],
+                 password=env["SIDEKIQ_REDIS_PASSWORD"], decode_responses=True)
+jids = {}
+for key in r.scan_iter(match="queue:*"):
+    for raw in r.lrange(key, 0, -1):
+        job = json.loads(raw)
+        jids[job["jid"]] = key
+for name in ("retry", "schedule", "dead"):
+    for raw in r.zrange(name, 0, -1):
+        job = json.loads(raw)
+        jids[job["jid"]] = name
+print(json.dumps(jids))
+"""
+
+
+def docker(container: str, command: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run a shell command in a lab container (docker exec; stdin never shows in a process list)."""
+    done = subprocess.run(
+        ["docker", "exec", "-i", container, "bash", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(
+            f"{container}: {command!r} exited {done.returncode}: {done.stderr.strip()[:400]}"
+        )
+    return done.stdout
+
+
+class Fleet:
+    def __init__(self, lab) -> None:
+        self.lab = lab
+        self.worker = lab.worker
+
+    def state(self) -> dict[str, Any]:
+        out = self.worker.check_output(with_app_env(f"python3 -c {shlex.quote(STATE_SCRIPT)}"))
+        return json.loads(out)
+
+    def primary(self, exclude: str | None = None) -> str | None:
+        """The address a majority of the reachable sentinels name, or None."""
+        answers = [a for a in self.state()["sentinels"].values() if a and not a.startswith("error")]
+        if not answers:
+            return None
+        address, votes = Counter(answers).most_common(1)[0]
+        if votes < 2 or address == exclude:
+            return None
+        return address
+
+    def pending(self) -> dict[str, str]:
+        out = self.worker.check_output(with_app_env(f"python3 -c {shlex.quote(PENDING_SCRIPT)}"))
+        return json.loads(out)
+
+    def runs(self) -> dict[str, int]:
+        rows = self.lab.sql(
+            f"SELECT jid, count(*) FROM sample_job_runs WHERE batch = '{BATCH}' GROUP BY jid"
+        )
+        return {jid: int(n) for jid, n in rows}
+
+    def first_run_after(self, t: float) -> float | None:
+        """When the first job enqueued after t finished (epoch seconds)."""
+        rows = self.lab.sql(
+            "SELECT extract(epoch FROM min(finished_at)) FROM sample_jobs "
+            f"WHERE batch = '{BATCH}' AND enqueued_at > to_timestamp({t})"
+        )
+        value = rows[0][0] if rows and rows[0] and rows[0][0] else None
+        return float(value) if value else None
+
+    def app_password(self) -> str:
+        text = self.worker.check_output(with_app_env('printf %s "$SIDEKIQ_REDIS_PASSWORD"'))
+        return text
+
+    def write_refused(self, container: str, password: str) -> str:
+        """Try a write on the node itself (its network is cut); return Redis' answer."""
+        return docker(
+            container,
+            'read -r p; REDISCLI_AUTH="$p" redis-cli --no-auth-warning --user gitlab -h 127.0.0.1 '
+            "SET sidekiq-fleet:split-brain-probe 1 2>&1",
+            stdin=password + "\n",
+            check=False,
+        ).strip()
+
+
+def _rejoined(fleet: Fleet, address: str, primary: str) -> bool:
+    node = fleet.state()["nodes"].get(address, {})
+    return (
+        node.get("role") == "slave"
+        and node.get("master_host") == primary
+        and node.get("link") == "up"
+    )
+
+
+def _processing_resumed(fleet: Fleet, t: float, timeout: float = 120.0) -> float:
+    done = wait_for(
+        "a job enqueued after the fault to run", lambda: fleet.first_run_after(t), timeout, 1.0
+    )
+    return done - t
+
+
+@pytest.fixture(scope="module")
+def failover(lab, host) -> dict[str, Any]:
+    fleet = Fleet(lab)
+    first = wait_for("the sentinels to agree on a primary", fleet.primary, 60, 1)
+    assert first == "172.28.53.11", (
+        f"the first primary should be mig-redis, the sentinels say {first}"
+    )
+    wait_for(
+        "both replicas to be in sync",
+        lambda: all(_rejoined(fleet, a, first) for a in REDIS_NODES if a != first),
+        60,
+        1,
+    )
+    host.run(f"rm -f {LOG} {STOP}")
+    host.check_output(
+        "systemd-run --unit=mig-failover-producer --collect --quiet python3 "
+        "/usr/local/lib/sidekiq-fleet-migration/producer.py "
+        f"--url=http://{host.ansible.get_variables()['fleet_internal_address']}:8080 "
+        f"--batch={BATCH} --log={LOG} --stop-file={STOP} --rate={RATE} --jobs=1 "
+        "--max-requests=4000 --max-seconds=420 "
+        f"--classes={CLASSES}"
+    )
+    time.sleep(10)
+    result: dict[str, Any] = {"faults": {}}
+
+    # (a) kill -9 of the primary's redis-server.
+    victim = REDIS_NODES[first]
+    t0 = time.time()
+    docker(
+        victim,
+        'pid=$(systemctl show -p MainPID --value redis-server); [ "$pid" -gt 0 ] && kill -9 "$pid"',
+    )
+    second = wait_for(
+        "the sentinels to name a new primary", lambda: fleet.primary(exclude=first), 90, 0.5
+    )
+    t_failover = time.time()
+    resumed = _processing_resumed(fleet, t0)
+    wait_for(
+        f"{victim} to come back as a replica of {second}",
+        lambda: _rejoined(fleet, first, second),
+        120,
+        1,
+    )
+    t_rejoin = time.time()
+    result["faults"]["kill -9 of the primary"] = {
+        "window": [t0, t_rejoin],
+        "old_primary": victim,
+        "new_primary": REDIS_NODES[second],
+        "failover_s": round(t_failover - t0, 1),
+        "processing_resumed_s": round(resumed, 1),
+        "old_primary_rejoined_s": round(t_rejoin - t0, 1),
+    }
+    time.sleep(10)
+
+    # (b) the new primary cut off by a firewall table while it runs, then (c) back.
+    cut = REDIS_NODES[second]
+    password = fleet.app_password()
+    t1 = time.time()
+    docker(
+        cut,
+        f"nft add table inet {CUT_TABLE} && "
+        f"nft add chain inet {CUT_TABLE} input "
+        "'{ type filter hook input priority -200; policy drop; }' && "
+        f"nft add chain inet {CUT_TABLE} output "
+        "'{ type filter hook output priority -200; policy drop; }' && "
+        f"nft add rule inet {CUT_TABLE} input iif lo accept && "
+        f"nft add rule inet {CUT_TABLE} output oif lo accept",
+    )
+    third = wait_for(
+        "the sentinels to name a primary other than the cut-off one",
+        lambda: fleet.primary(exclude=second),
+        90,
+        0.5,
+    )
+    t_failover = time.time()
+    resumed = _processing_resumed(fleet, t1)
+    answer = wait_for(
+        f"{cut} to refuse writes",
+        lambda: (lambda a: a if "NOREPLICAS" in a else None)(fleet.write_refused(cut, password)),
+        60,
+        1,
+    )
+    t_refused = time.time()
+    time.sleep(max(0.0, t1 + 30 - time.time()))
+    t2 = time.time()
+    docker(cut, f"nft delete table inet {CUT_TABLE}")
+    wait_for(
+        f"{cut} to rejoin as a replica of {third}", lambda: _rejoined(fleet, second, third), 120, 1
+    )
+    t_rejoin = time.time()
+    result["faults"]["primary cut off by the firewall"] = {
+        "window": [t1, t_rejoin],
+        "old_primary": cut,
+        "new_primary": REDIS_NODES[third],
+        "failover_s": round(t_failover - t1, 1),
+        "processing_resumed_s": round(resumed, 1),
+        "writes_refused_after_s": round(t_refused - t1, 1),
+        "refusal": answer.splitlines()[-1][:120],
+        "cut_s": round(t2 - t1, 1),
+        "old_primary_rejoined_after_heal_s": round(t_rejoin - t2, 1),
+    }
+    time.sleep(10)
+
+    host.run(f"touch {STOP}")
+    wait_for(
+        "the failover producer to stop",
+        lambda: (
+            host.run("systemctl is-active mig-failover-producer.service").stdout.strip() != "active"
+        ),
+        60,
+        1,
+    )
+
+    log = [json.loads(line) for line in host.file(LOG).content_string.splitlines() if line.strip()]
+    acked = {}
+    for entry in log:
+        if entry.get("status") == 200:
+            for jid in entry.get("jids") or []:
+                acked[jid] = entry
+    last: dict[str, int] = {}
+
+    def drained() -> bool:
+        nonlocal last
+        runs = fleet.runs()
+        pending = fleet.pending()
+        stable = runs == last and not any(j in acked for j in pending)
+        last = runs
+        return stable
+
+    wait_for("every acknowledged job to run or be accounted for", drained, 180, 5)
+    runs = last
+    pending = fleet.pending()
+    result["requests"] = len(log)
+    result["by_producer"] = {}
+    for producer in PRODUCERS:
+        mine = {jid: e for jid, e in acked.items() if e.get("producer") == producer}
+        durable = bool(next((e.get("durable") for e in mine.values()), 0))
+        per_fault = {}
+        for name, fault in result["faults"].items():
+            start, end = fault["window"]
+            in_window = {j for j, e in mine.items() if start - 2 <= e["t"] <= end}
+            per_fault[name] = {
+                "acknowledged": len(in_window),
+                "lost": sorted(j for j in in_window if runs.get(j, 0) == 0 and j not in pending),
+                "run_twice": sorted(j for j in in_window if runs.get(j, 0) > 1),
+            }
+        result["by_producer"][producer] = {
+            "durable_enqueue": durable,
+            "acknowledged": len(mine),
+            "run": sum(1 for j in mine if runs.get(j, 0) > 0),
+            "lost": sorted(j for j in mine if runs.get(j, 0) == 0 and j not in pending),
+            "still_waiting": sorted(j for j in mine if runs.get(j, 0) == 0 and j in pending),
+            "run_twice": sorted(j for j in mine if runs.get(j, 0) > 1),
+            "per_fault": per_fault,
+        }
+    failed = [e for e in log if e.get("status") != 200]
+    result["requests_failed"] = len(failed)
+    result["unacknowledged_but_run"] = sum(1 for j in runs if j not in acked)
+
+    OUT.mkdir(exist_ok=True)
+    (OUT / "failover.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\nRedis failover under load (out/failover.json):")
+    for name, fault in result["faults"].items():
+        print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in fault.items() if k != "window"))
+    for producer, figures in result["by_producer"].items():
+        print(
+            f"  {producer} (durable enqueue {'on' if figures['durable_enqueue'] else 'off'}): "
+            f"acknowledged {figures['acknowledged']}, run {figures['run']}, "
+            f"lost {len(figures['lost'])}, "
+            f"run twice {len(figures['run_twice'])}, still waiting {len(figures['still_waiting'])}"
+        )
+    print(
+        f"  requests {result['requests']}, failed {result['requests_failed']}, "
+        f"run without acknowledgement {result['unacknowledged_but_run']}"
+    )
+    return result
+
+
+def test_kill_9_of_the_primary_fails_over_and_jobs_flow_again(failover):
+    fault = failover["faults"]["kill -9 of the primary"]
+    assert fault["new_primary"] != fault["old_primary"]
+    assert fault["processing_resumed_s"] < 60, fault
+
+
+def test_a_cut_off_primary_stops_accepting_writes(failover):
+    fault = failover["faults"]["primary cut off by the firewall"]
+    assert "NOREPLICAS" in fault["refusal"], fault
+    # min-replicas-max-lag is 10 s: the refusal comes within it plus Redis' once-a-second check.
+    assert fault["writes_refused_after_s"] < 25, fault
+    assert fault["processing_resumed_s"] < 60, fault
+
+
+def test_old_primaries_rejoin_as_replicas(failover):
+    # The fixture waited for each old primary to replicate the new one with its link up.
+    for fault in failover["faults"].values():
+        assert fault["old_primary"] != fault["new_primary"]
+
+
+def test_no_acknowledged_job_is_lost_with_durable_enqueue(failover):
+    durable = [f for f in failover["by_producer"].values() if f["durable_enqueue"]]
+    plain = [f for f in failover["by_producer"].values() if not f["durable_enqueue"]]
+    assert durable and plain, "one producer should use durable enqueue and the other not"
+    for figures in durable:
+        assert figures["acknowledged"] > 100, figures["acknowledged"]
+        assert not figures["lost"], f"durable enqueue lost acknowledged jobs: {figures['lost'][:5]}"
+        assert not figures["still_waiting"], figures["still_waiting"][:5]
+    # Without it, whatever was lost is reported (out/failover.json, docs/failover.md), not failed.
