@@ -327,6 +327,29 @@ def _as_roles(setting: Setting) -> list[str]:
     return [_role_name(v) for v in value]
 
 
+def _as_sentinels(setting: Setting) -> list[dict[str, Any]]:
+    """gitlab_rails['redis_sentinels'] (``[{'host' => ..., 'port' => ...}]``, string or symbol
+    keys) as fleet_redis_sentinels."""
+    example = "[{'host' => '10.0.0.11', 'port' => 26379}]"
+    value = setting.value
+    if not isinstance(value, list):
+        raise _kind_error(setting, "an array of {'host' => ..., 'port' => ...} hashes", example)
+    out = []
+    for entry in value:
+        entry = {str(k).lstrip(":"): v for k, v in entry.items()} \
+            if isinstance(entry, dict) else None
+        host = entry.get("host") if entry else None
+        port = entry.get("port", 26379) if entry else None
+        if isinstance(port, str) and port.strip().isdigit():
+            port = int(port)
+        if not isinstance(host, str) or not host or isinstance(port, bool) \
+                or not isinstance(port, int) or not 0 < port < 65536:
+            raise _kind_error(setting, "an array of {'host' => ..., 'port' => ...} hashes",
+                              example)
+        out.append({"host": host, "port": port})
+    return out
+
+
 def _role_name(name: str) -> str:
     name = name.strip().replace("-", "_")
     return name if name.endswith("_role") else f"{name}_role"
@@ -336,7 +359,7 @@ def _role_name(name: str) -> str:
 _EXAMPLES: dict[Callable[[Setting], Any], str] = {
     _as_int: "20", _as_port: "8082", _as_bool: "true", _as_str: "'VALUE'",
     _as_str_list: "['default,mailers']", _as_rules: "[['*', 'default']]",
-    _as_roles: "['sidekiq_role']",
+    _as_roles: "['sidekiq_role']", _as_sentinels: "[{'host' => '10.0.0.11', 'port' => 26379}]",
 }
 
 
@@ -378,6 +401,8 @@ SETTINGS: tuple[Mapping, ...] = (
     _m("gitlab_rails.redis_host", "fleet_redis_host", _as_str),
     _m("gitlab_rails.redis_port", "fleet_redis_port", _as_port),
     _m("gitlab_rails.redis_database", "fleet_redis_database", _as_int),
+    _m("gitlab_rails.redis_sentinels", "fleet_redis_sentinels", _as_sentinels),
+    _m("redis.master_name", "fleet_redis_sentinel_master_name", _as_str),
     _m("gitlab_rails.repositories_storages.default.gitaly_address", "fleet_gitaly_address",
        _as_str),
     _m("git_data_dirs.default.gitaly_address", "fleet_gitaly_address", _as_str),
@@ -390,6 +415,7 @@ SETTINGS: tuple[Mapping, ...] = (
 SECRETS: tuple[tuple[Path_, str | None], ...] = (
     (("gitlab_rails", "db_password"), "fleet_db_password"),
     (("gitlab_rails", "redis_password"), "fleet_redis_password"),
+    (("gitlab_rails", "redis_sentinels_password"), "fleet_redis_sentinel_password"),
     (("gitlab_rails", "gitaly_token"), "fleet_gitaly_token"),
     (("gitlab_rails", "repositories_storages", "default", "gitaly_token"), "fleet_gitaly_token"),
     (("gitaly", "configuration", "auth", "token"), "fleet_gitaly_token"),

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..routing.defaults import DEFAULT_GITLAB_VERSION
-from .known import OmnibusError, Version, label, parse_version, show
+from .known import OmnibusError, Version, known_settings, label, parse_version, show
 
 __all__ = [
     "COMPONENTS",
@@ -437,9 +437,15 @@ def _client(v: _Inputs, version: Version) -> list[Setting]:
     if tls:
         out += [Setting(("gitlab_rails", "db_sslmode"), "verify-full"),
                 Setting(("gitlab_rails", "db_sslrootcert"), v.need("fleet_tls_ca_path", "TLS"))]
+    sentinels = _sentinels(v)
+    if sentinels:
+        out += _sentinel_client(v, version, sentinels, tls)
+    else:
+        out += [
+            Setting(("gitlab_rails", "redis_host"), v.need("fleet_redis_host", "where Redis is")),
+            Setting(("gitlab_rails", "redis_port"), v.integer("fleet_redis_port", 6379)),
+        ]
     out += [
-        Setting(("gitlab_rails", "redis_host"), v.need("fleet_redis_host", "where Redis is")),
-        Setting(("gitlab_rails", "redis_port"), v.integer("fleet_redis_port", 6379)),
         Setting(("gitlab_rails", "redis_database"), v.integer("fleet_redis_database", 0)),
         Setting(("gitlab_rails", "redis_password"),
                 v.need("fleet_redis_password", "Redis requires a password"),
@@ -457,6 +463,53 @@ def _client(v: _Inputs, version: Version) -> list[Setting]:
             out.append(Setting(("gitlab_rails", "repositories_storages"), storages))
         else:
             out.append(Setting(("git_data_dirs",), storages))
+    return out
+
+
+def _sentinels(v: _Inputs) -> list[dict[str, Any]]:
+    """``fleet_redis_sentinels`` as GitLab writes them: ``[{'host' => ..., 'port' => ...}]``."""
+    value = v.get("fleet_redis_sentinels") or []
+    default_port = v.integer("fleet_redis_sentinel_port", 26379) or 26379
+    if not isinstance(value, list):
+        raise OmnibusError(f"fleet_redis_sentinels must be a list of {{host, port}}, not "
+                           f"{value!r}", rule=f"host {v.host}",
+                           hint="fleet_redis_sentinels: [{host: 10.0.0.11, port: 26379}, ...]")
+    out = []
+    for entry in value:
+        if not isinstance(entry, Mapping) or not entry.get("host"):
+            raise OmnibusError(f"fleet_redis_sentinels: {entry!r} has no host",
+                               rule=f"host {v.host}",
+                               hint="each sentinel is {host: ADDRESS, port: 26379}")
+        port = entry.get("port") or default_port
+        if isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536:
+            raise OmnibusError(f"fleet_redis_sentinels: {entry!r} has no valid port",
+                               rule=f"host {v.host}",
+                               hint="each sentinel is {host: ADDRESS, port: 26379}")
+        out.append({"host": str(entry["host"]), "port": int(port)})
+    return out
+
+
+def _sentinel_client(v: _Inputs, version: Version, sentinels: list[dict[str, Any]],
+                     tls: bool) -> list[Setting]:
+    """Redis through Sentinel (GitLab's "Configure the GitLab application to use Sentinel"):
+    the master's name and password, the sentinels, and (from the releases that have them)
+    the sentinels' own password and TLS."""
+    known = known_settings()
+    out = [
+        Setting(("redis", "master_name"),
+                v.string("fleet_redis_sentinel_master_name", "gitlab-redis") or "gitlab-redis"),
+        Setting(("redis", "master_password"),
+                v.need("fleet_redis_password", "Redis requires a password"),
+                secret="fleet_redis_password"),
+        Setting(("gitlab_rails", "redis_sentinels"), sentinels),
+    ]
+    password = v.string("fleet_redis_sentinel_password")
+    if password and known.setting("gitlab_rails", "redis_sentinels_password",
+                                  version).state == "present":
+        out.append(Setting(("gitlab_rails", "redis_sentinels_password"), password,
+                           secret="fleet_redis_sentinel_password"))
+    if tls and known.setting("gitlab_rails", "redis_sentinels_ssl", version).state == "present":
+        out.append(Setting(("gitlab_rails", "redis_sentinels_ssl"), True))
     return out
 
 
