@@ -58,6 +58,7 @@ def main() -> None:
                 entry.update(status=exc.code, error=exc.read().decode(errors="replace")[:200])
             except OSError as exc:
                 entry.update(status=0, error=str(exc)[:200])
+            entry["elapsed"] = round(time.time() - entry["t"], 4)
             log.write(json.dumps(entry) + "\n")
             delay = start + (i + 1) / a.rate - time.monotonic()
             if delay > 0:

@@ -335,8 +335,22 @@ def failover(lab, host) -> dict[str, Any]:
                 "lost": sorted(j for j in in_window if runs.get(j, 0) == 0 and j not in pending),
                 "run_twice": sorted(j for j in in_window if runs.get(j, 0) > 1),
             }
+        # The cost of durable enqueue: request time outside the fault windows.
+        steady = sorted(
+            e["elapsed"]
+            for e in mine.values()
+            if "elapsed" in e
+            and not any(
+                f["window"][0] - 2 <= e["t"] <= f["window"][1] for f in result["faults"].values()
+            )
+        )
         result["by_producer"][producer] = {
             "durable_enqueue": durable,
+            "steady_request_s": {
+                "n": len(steady),
+                "p50": round(steady[len(steady) // 2], 4) if steady else None,
+                "p95": round(steady[int(len(steady) * 0.95)], 4) if steady else None,
+            },
             "acknowledged": len(mine),
             "run": sum(1 for j in mine if runs.get(j, 0) > 0),
             "lost": sorted(j for j in mine if runs.get(j, 0) == 0 and j not in pending),
@@ -358,7 +372,10 @@ def failover(lab, host) -> dict[str, Any]:
             f"  {producer} (durable enqueue {'on' if figures['durable_enqueue'] else 'off'}): "
             f"acknowledged {figures['acknowledged']}, run {figures['run']}, "
             f"lost {len(figures['lost'])}, "
-            f"run twice {len(figures['run_twice'])}, still waiting {len(figures['still_waiting'])}"
+            f"run twice {len(figures['run_twice'])}, "
+            f"still waiting {len(figures['still_waiting'])}; "
+            f"steady request p50/p95 {figures['steady_request_s']['p50']}/"
+            f"{figures['steady_request_s']['p95']} s"
         )
     print(
         f"  requests {result['requests']}, failed {result['requests_failed']}, "
