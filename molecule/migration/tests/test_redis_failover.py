@@ -22,8 +22,10 @@ The figures go to out/failover.json and the test output; docs/failover.md has th
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -413,3 +415,88 @@ def test_no_acknowledged_job_is_lost_with_durable_enqueue(failover):
         assert not figures["lost"], f"durable enqueue lost acknowledged jobs: {figures['lost'][:5]}"
         assert not figures["still_waiting"], figures["still_waiting"][:5]
     # Without it, whatever was lost is reported (out/failover.json, docs/failover.md), not failed.
+
+
+def test_fleetsim_rehearses_the_measured_failover(failover, lab, tmp_path):
+    """The kill -9 fault's measured outage, fed to fleetsim's redis_failover event with the
+    producer's rate: refused requests and the longest wait, measured next to predicted
+    (docs/fidelity.md). A comparison to read, not a target: only a run that fails to compare."""
+    fault = failover["faults"]["kill -9 of the primary"]
+    start, end = fault["window"]
+    log = [
+        json.loads(line)
+        for line in lab.lb.file(LOG).content_string.splitlines()
+        if line.strip() and start <= json.loads(line)["t"] <= end
+    ]
+    refused = sum(1 for e in log if e.get("status") != 200)
+    rows = lab.sql(
+        "SELECT coalesce(max(extract(epoch FROM finished_at - enqueued_at)), 0) FROM sample_jobs "
+        f"WHERE batch = '{BATCH}' AND enqueued_at BETWEEN to_timestamp({start - 2}) "
+        f"AND to_timestamp({end})"
+    )
+    measured_wait = float(rows[0][0])
+    # The outage Sentinel measures (until it names the new primary): the clients' reconnection
+    # after it is what the comparison of "processing resumed" shows.
+    downtime = fault["failover_s"]
+    rate = RATE / 3
+    workload = {
+        "description": "molecule/migration failover producer, with the measured kill -9 outage",
+        "segments": [
+            {
+                "name": name,
+                "match": f"worker_name={name}",
+                "rate_per_s": round(rate, 4),
+                "service": {"distribution": "exponential", "mean_s": 0.02},
+            }
+            for name in CLASSES.split(",")
+        ],
+        "events": [{"at": "60s", "action": "redis_failover", "downtime_s": downtime}],
+    }
+    path = tmp_path / "failover-workload.yml"
+    path.write_text(json.dumps(workload))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "simulate",
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            "--workload",
+            str(path),
+            "--duration",
+            "180s",
+            "--json",
+            "--replications",
+            "5",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    predicted = json.loads(done.stdout)["failovers"][0]
+    comparison = {
+        "downtime_s (failover measured, given to fleetsim)": downtime,
+        "requests refused": {
+            "measured": refused,
+            "predicted": round(predicted["refused_pushes"], 1),
+        },
+        "longest wait s": {
+            "measured": round(measured_wait, 3),
+            "predicted": predicted["longest_wait_s"],
+        },
+        "processing resumed after s": {
+            "measured": fault["processing_resumed_s"],
+            "predicted": predicted["processing_resumed_after_s"],
+        },
+        "backlog peak (jobs)": predicted["backlog_peak"],
+        "drained after s (predicted)": predicted["drained_after_s"],
+    }
+    failover["fleetsim"] = comparison
+    (OUT / "failover.json").write_text(json.dumps(failover, indent=2) + "\n")
+    print(f"\nkill -9 outage, measured vs fleetsim: {json.dumps(comparison)}")
