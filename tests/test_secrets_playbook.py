@@ -18,6 +18,9 @@ WANTED = {
     "vault_postgresql_app_password",
     "vault_gitaly_auth_token",
     "vault_sidekiq_web_password",
+    "vault_redis_replication_password",
+    "vault_redis_sentinel_password",
+    "vault_redis_sentinel_auth_password",
 }
 CANARY = "canary-Zq9xV2-must-never-appear-in-clear"
 

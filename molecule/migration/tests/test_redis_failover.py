@@ -93,14 +93,19 @@ s = Sentinel(hosts,
 r = s.master_for(env["SIDEKIQ_REDIS_SENTINEL_MASTER"], username=env["SIDEKIQ_REDIS_USERNAME"],
                  password=env["SIDEKIQ_REDIS_PASSWORD"], decode_responses=True)
 jids = {}
+def add(raw, where):
+    # The migration's planted payloads are not all JSON: only jobs with a jid count.
+    try:
+        job = json.loads(raw)
+        jids[job["jid"]] = where
+    except (ValueError, KeyError, TypeError):
+        pass
 for key in r.scan_iter(match="queue:*"):
     for raw in r.lrange(key, 0, -1):
-        job = json.loads(raw)
-        jids[job["jid"]] = key
+        add(raw, key)
 for name in ("retry", "schedule", "dead"):
     for raw in r.zrange(name, 0, -1):
-        job = json.loads(raw)
-        jids[job["jid"]] = name
+        add(raw, name)
 print(json.dumps(jids))
 """
 
@@ -243,6 +248,7 @@ def failover(lab, host) -> dict[str, Any]:
         "processing_resumed_s": round(resumed, 1),
         "old_primary_rejoined_s": round(t_rejoin - t0, 1),
     }
+    print(f"\nkill -9 of the primary: {result['faults']['kill -9 of the primary']}")
     time.sleep(10)
 
     # (b) the new primary cut off by a firewall table while it runs, then (c) back.
@@ -292,6 +298,7 @@ def failover(lab, host) -> dict[str, Any]:
         "cut_s": round(t2 - t1, 1),
         "old_primary_rejoined_after_heal_s": round(t_rejoin - t2, 1),
     }
+    print(f"primary cut off: {result['faults']['primary cut off by the firewall']}")
     time.sleep(10)
 
     host.run(f"touch {STOP}")
