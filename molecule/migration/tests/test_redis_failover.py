@@ -200,9 +200,7 @@ def _processing_resumed(fleet: Fleet, t: float, timeout: float = 120.0) -> float
 def failover(lab, host) -> dict[str, Any]:
     fleet = Fleet(lab)
     first = wait_for("the sentinels to agree on a primary", fleet.primary, 60, 1)
-    assert first == "172.28.53.11", (
-        f"the first primary should be mig-redis, the sentinels say {first}"
-    )
+    assert first in REDIS_NODES, f"the sentinels name {first}, not a data node of the scenario"
     wait_for(
         "both replicas to be in sync",
         lambda: all(_rejoined(fleet, a, first) for a in REDIS_NODES if a != first),
