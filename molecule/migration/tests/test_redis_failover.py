@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LB, PRODUCERS, host_spec, wait_for, with_app_env
+import testinfra
+from conftest import LB, PRODUCERS, WORKERS, host_spec, wait_for, with_app_env
 
 testinfra_hosts = [host_spec(LB)]
 
@@ -505,3 +506,24 @@ def test_fleetsim_rehearses_the_measured_failover(failover, lab, tmp_path):
     failover["fleetsim"] = comparison
     (OUT / "failover.json").write_text(json.dumps(failover, indent=2) + "\n")
     print(f"\nkill -9 outage, measured vs fleetsim: {json.dumps(comparison)}")
+
+
+def test_exporters_follow_the_primary_through_sentinel(failover, lab):
+    """After both faults each worker's exporter reads the current primary again, under a label
+    that names the sentinels' master, not an address a failover changes."""
+    fetch = (
+        'python3 -c "import urllib.request; '
+        "print(urllib.request.urlopen('http://127.0.0.1:8082/metrics', timeout=5)"
+        '.read().decode())"'
+    )
+    for name in WORKERS:
+        worker = testinfra.get_host(host_spec(name))
+
+        def metrics(worker=worker) -> str | None:
+            text = worker.check_output(fetch)
+            return text if "sidekiq_exporter_redis_up 1" in text else None
+
+        text = wait_for(f"{name}'s exporter to read Redis", metrics, 60, 2)
+        assert 'redis="sentinel:gitlab-redis/0"' in text, [
+            line for line in text.splitlines() if "redis=" in line
+        ][:3]
