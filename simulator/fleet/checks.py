@@ -396,6 +396,32 @@ def _redis_sentinels_too_few(ctx: Context) -> Iterator[Problem]:
         )
 
 
+@check("redis-durable-enqueue-replicas", ERROR,
+       "`fleet_redis_durable_enqueue_replicas` asks more replicas to confirm each push than "
+       "the redis group has: every enqueue would fail")
+def _redis_durable_enqueue_replicas(ctx: Context) -> Iterator[Problem]:
+    replicas = max(len(ctx.fleet.groups.get("redis", ())) - 1, 0)
+    for name in sorted(ctx.fleet.groups.get("rails", ())):
+        host = ctx.fleet.hosts.get(name)
+        if host is None:
+            continue
+        key = "fleet_redis_durable_enqueue_replicas"
+        raw = host.vars.get(key)
+        try:
+            wanted = int(raw or 0)
+        except (TypeError, ValueError):
+            wanted = -1
+        if wanted < 0 or wanted > replicas:
+            yield (
+                name,
+                f"{key} is {raw!r} ({host.where(key) or 'the inventory'}) but the redis group "
+                f"has {replicas} replica(s): Redis' WAIT can never confirm that many, so every "
+                "push would be retried and the enqueue request fail",
+                f"set it to a number from 0 (off) to {replicas}, or add Redis hosts (replicas "
+                "and Sentinel, docs/failover.md)",
+            )
+
+
 @check("redis-sentinels-fewer-than-3", WARNING,
        "two Sentinels: losing one leaves no majority to authorise a failover")
 def _redis_sentinels_fewer_than_3(ctx: Context) -> Iterator[Problem]:

@@ -42,7 +42,8 @@ SECRET_VARS = ("fleet_redis_sentinel_password",)
 #: Variables of the data tier and the producers the connection checks read, per group.
 GROUP_VARS: dict[str, tuple[str, ...]] = {
     # fleet_alert_settings: thresholds of fleetsim alerts (simulator.report.alert_settings).
-    "rails": ("rails_db_pool", "rails_redis_pool", "fleet_alert_settings", *SENTINEL_VARS),
+    "rails": ("rails_db_pool", "rails_redis_pool", "fleet_alert_settings", *SENTINEL_VARS,
+              "fleet_redis_durable_enqueue_replicas"),
     "postgresql": ("postgresql_max_connections", "postgresql_superuser_reserved_connections"),
     "redis": ("redis_maxclients", *SENTINEL_VARS, "redis_sentinel_quorum"),
     # Cores the node's Sidekiq processes share (the simulator's CPU model).

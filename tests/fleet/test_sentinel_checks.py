@@ -162,3 +162,30 @@ def test_a_vaulted_password_without_the_vault_password_does_not_stop_the_plan(in
     _set(inventory / "group_vars" / "all.yml",
          fleet_redis_sentinel_password="{{ vault_redis_sentinel_password }}")
     assert _findings(inventory) == {}
+
+
+def _durable_findings(inv: Path) -> list:
+    return [f for f in check_fleet(load_fleet(inv)) if f.code == "redis-durable-enqueue-replicas"]
+
+
+def test_durable_enqueue_within_the_replicas_passes(inventory):
+    _set(inventory / "group_vars" / "all.yml", fleet_redis_durable_enqueue_replicas=2)
+    assert _durable_findings(inventory) == []
+
+
+def test_durable_enqueue_asking_more_replicas_than_exist_is_an_error(inventory):
+    _set(inventory / "group_vars" / "all.yml", fleet_redis_durable_enqueue_replicas=3)
+    found = _durable_findings(inventory)
+    assert found, "3 replicas asked of a redis group with 2 replicas"
+    text = " ".join(f"{f.message} {f.fix}" for f in found)
+    assert "2 replica(s)" in text and "from 0 (off) to 2" in text
+
+
+def test_durable_enqueue_on_a_single_redis_is_an_error(tmp_path):
+    # The example inventory has one Redis host: no replica can ever confirm a push.
+    assert _durable_findings(EXAMPLE) == []  # off by default
+    dest = tmp_path / "single"
+    shutil.copytree(EXAMPLE, dest)
+    _set(dest / "group_vars" / "all.yml", fleet_redis_durable_enqueue_replicas=1)
+    found = _durable_findings(dest)
+    assert found and "0 replica(s)" in found[0].message
