@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_edits import edit_yaml as edit
 
 from simulator.errors import FleetError, QueryError
 from simulator.fleet.checks import check_fleet
@@ -23,14 +24,6 @@ def inventory(tmp_path: Path) -> Path:
     return dest
 
 
-def edit(path: Path, **changes) -> None:
-    data = yaml.safe_load(path.read_text()) or {}
-    for key, value in changes.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    path.write_text(yaml.safe_dump(data))
 
 
 def codes(inv: Path) -> dict[str, list]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_edits import edit_yaml as _set
 
 from simulator.cli.main import main
 from simulator.fleet.checks import check_fleet
@@ -39,14 +40,6 @@ def inventory(tmp_path: Path) -> Path:
     return dest
 
 
-def _set(path: Path, **values) -> None:
-    data = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    for key, value in values.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    path.write_text(yaml.safe_dump(data))
 
 
 def _findings(inv: Path) -> dict[str, list]:
