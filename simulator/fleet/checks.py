@@ -396,6 +396,23 @@ def _redis_sentinels_too_few(ctx: Context) -> Iterator[Problem]:
         )
 
 
+@check("redis-replicas-without-sentinels", WARNING,
+       "two or more redis hosts (the redis role then runs replicas and Sentinel) but "
+       "`fleet_redis_sentinels` is empty: clients only know the first primary")
+def _redis_replicas_without_sentinels(ctx: Context) -> Iterator[Problem]:
+    redis_hosts = ctx.fleet.groups.get("redis", ())
+    if len(redis_hosts) > 1 and not _configured_sentinels(ctx.fleet):
+        yield (
+            "fleet",
+            f"group redis has {len(redis_hosts)} hosts, so the redis role runs a primary with "
+            "replicas and a sentinel on each, but fleet_redis_sentinels is empty: every client "
+            "connects to fleet_redis_host and, after a failover, keeps writing to a replica "
+            "that refuses writes until someone changes the inventory",
+            "list the sentinels in group_vars/all (fleet_redis_sentinels: one {host, port: "
+            "26379} per redis host, docs/failover.md)",
+        )
+
+
 @check("redis-durable-enqueue-replicas", ERROR,
        "`fleet_redis_durable_enqueue_replicas` asks more replicas to confirm each push than "
        "the redis group has: every enqueue would fail")

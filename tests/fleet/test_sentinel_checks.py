@@ -182,3 +182,12 @@ def test_durable_enqueue_on_a_single_redis_is_an_error(tmp_path):
     _set(dest / "group_vars" / "all.yml", fleet_redis_durable_enqueue_replicas=1)
     found = _durable_findings(dest)
     assert found and "0 replica(s)" in found[0].message
+
+
+def test_replicas_without_sentinels_is_a_warning(inventory):
+    codes = {f.code for f in check_fleet(load_fleet(inventory))}
+    assert "redis-replicas-without-sentinels" not in codes
+    _set(inventory / "group_vars" / "all.yml", fleet_redis_sentinels=None)
+    found = [f for f in check_fleet(load_fleet(inventory))
+             if f.code == "redis-replicas-without-sentinels"]
+    assert found and "3 hosts" in found[0].message
