@@ -22,8 +22,11 @@ if [ -z "$password" ]; then
   exit 1
 fi
 # The inventories the calling Ansible command names (-i X, -iX, --inventory X, --inventory=X).
+# Only an Ansible command (ansible, ansible-playbook, ansible-inventory...) can deploy with the
+# password; fleetsim also reads inventories (plan, simulate) but never touches a host.
 if [ -r "/proc/$PPID/cmdline" ]; then
   tr '\0' '\n' <"/proc/$PPID/cmdline" | awk '
+    !ansible { name = $0; sub(/.*\//, "", name); if (name ~ /^ansible/) ansible = 1; next }
     want { print; want = 0; next }
     $0 == "-i" || $0 == "--inventory" || $0 == "--inventory-file" { want = 1; next }
     /^--inventory=/ { sub(/^--inventory=/, ""); print; next }

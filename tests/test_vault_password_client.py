@@ -10,12 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "scripts" / "vault-password.sh"
 
 
-def _call(password_file: Path, *parent_args: str) -> subprocess.CompletedProcess:
+def _call(password_file: Path, *parent_args: str,
+          command: str = "ansible-playbook") -> subprocess.CompletedProcess:
     # The client reads the calling command's arguments: a bash that stays the parent stands in
     # for ansible-playbook here (`; exit $?` keeps bash from exec-ing the client).
     env = dict(os.environ, SIDEKIQ_FLEET_VAULT_PASSWORD_FILE=str(password_file))
     return subprocess.run(
-        ["bash", "-c", f"sh {CLIENT}; exit $?", "ansible-playbook", *parent_args],
+        ["bash", "-c", f"sh {CLIENT}; exit $?", command, *parent_args],
         env=env, capture_output=True, text=True, timeout=30, check=False,
     )
 
@@ -48,3 +49,17 @@ def test_warns_when_the_lab_password_meets_another_inventory(tmp_path):
     for lab in ("molecule/fleet/inventory", "/root/.ansible/tmp/molecule.DW5A.default/inventory"):
         result = _call(password_file, "-i", lab, "converge.yml")
         assert result.stderr == "", lab
+
+
+def test_fleetsim_reading_another_inventory_is_not_warned_about(tmp_path):
+    # fleetsim plan/simulate read inventories (through ansible-core, which calls the client)
+    # but never deploy: the warning would be noise on every plan of inventories/example.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text("lab-password\n")
+    for command in ("fleetsim", "/work/.venv/bin/fleetsim"):
+        result = _call(password_file, "plan", "-i", "inventories/example", command=command)
+        assert result.returncode == 0 and result.stdout == "lab-password\n"
+        assert result.stderr == "", command
+    for args in (("-i", "inventories/example"), ("-i", "ansible-hosts")):
+        result = _call(password_file, *args, "site.yml", command="/usr/local/bin/ansible-playbook")
+        assert "is not the lab's" in result.stderr, args
