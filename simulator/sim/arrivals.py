@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import math
+from heapq import heappush
 from typing import cast
 
 import numpy as np
 from simpy.events import Timeout
 
 from .jobs import Job
-from .kernel import Tick
+from .kernel import NORMAL, Tick
 from .state import ModelState
 
 #: Inter-arrival times drawn at once.
@@ -94,7 +95,8 @@ class Arrivals(ModelState):
         self._a_i = i
         if i < self._a_n:
             ev.callbacks = self._arr_cbs
-            self.at(self._a_t[i], ev)
+            t = ev.due = self._a_t[i]
+            heappush(self._evq, (t, NORMAL, next(self._eid), ev))
         elif self._a_full:
             self._refill(now)
         else:

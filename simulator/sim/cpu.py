@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from heapq import heappop, heappush
 
-from .kernel import Tick
+from .kernel import NORMAL, Tick
 from .state import ModelState
 
 
@@ -126,14 +126,15 @@ class Cpu(ModelState):
         if n:
             due = now + (heap[0][0] - v) * n / self.g_rate[p]
             ev.callbacks = self._gvl_cbs
-            self.g_due[p] = due
-            self.at(due, ev)
+            self.g_due[p] = ev.due = due
+            heappush(self._evq, (due, NORMAL, next(self._eid), ev))
         for fid in done:  # the state is consistent: their next steps may start new work
             wait = self.f_wait[fid]
             if wait > 0:
                 tick = self.f_ev[fid]
                 tick.callbacks = self._done_cbs
-                self.at(now + wait, tick)
+                t = tick.due = now + wait
+                heappush(self._evq, (t, NORMAL, next(self._eid), tick))
             else:
                 self._complete(fid, now)
 

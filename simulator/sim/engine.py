@@ -58,7 +58,7 @@ from .cpu import Cpu
 from .fetchers import Fetchers
 from .fleet_events import FleetEvents
 from .jobs import DOWN, UP, Job, ProcState
-from .kernel import Tick, scheduler
+from .kernel import Tick, event_queue, scheduler
 from .model import (
     ACTIONS,
     URGENCIES,
@@ -143,6 +143,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
         self._mix_rnd = stdlib(mix_ss)
         self.env = simpy.Environment()
         self.at = scheduler(self.env)
+        self._evq, self._eid = event_queue(self.env)
 
         classes = list(scenario.classes)
         known = {c.key for c in classes}

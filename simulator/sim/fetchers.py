@@ -20,9 +20,10 @@ same float as without them.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 
 from .jobs import QUIET, Job
-from .kernel import Tick
+from .kernel import NORMAL, Tick
 from .state import ModelState
 
 #: Execution records kept before they are folded into the statistics.
@@ -73,7 +74,8 @@ class Fetchers(ModelState):
         if len(transit) == 1:
             ev = self._transit_ev
             ev.callbacks = self._transit_cbs
-            self.at(now + visible, ev)
+            t = ev.due = now + visible
+            heappush(self._evq, (t, NORMAL, next(self._eid), ev))
 
     def _on_visible(self, ev: Tick) -> None:
         """The oldest pushes in transit reach their queues (the same delay for all: FIFO)."""
@@ -111,7 +113,8 @@ class Fetchers(ModelState):
                 return
         ev = self.f_ev[fid]
         ev.callbacks = self._done_cbs
-        self.at(now + hold + job.service + extra, ev)
+        t = ev.due = now + hold + job.service + extra
+        heappush(self._evq, (t, NORMAL, next(self._eid), ev))
 
     def _on_done(self, ev: Tick) -> None:
         fid = ev.fid

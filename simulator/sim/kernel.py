@@ -13,14 +13,14 @@ environment's event queue.  What that relies on, all of it SimPy 4 internals:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from heapq import heappush
 from typing import Any
 
 import simpy
 from simpy.events import NORMAL
 
-__all__ = ["Tick", "scheduler"]
+__all__ = ["NORMAL", "Tick", "event_queue", "scheduler"]
 
 
 class Tick:
@@ -36,6 +36,13 @@ class Tick:
         self.callbacks: list[Callable[[Tick], None]] | None = None
         self.due = 0.0
         self.fid = fid
+
+
+def event_queue(env: simpy.Environment) -> tuple[list[Any], Iterator[int]]:
+    """The environment's event heap and its event-id counter, for the hottest paths, which
+    push ``(time, NORMAL, next(ids), tick)`` themselves (with ``tick.due = time``) instead of
+    calling :func:`scheduler`'s ``at``: a function call per event is a tenth of a run."""
+    return env._queue, env._eid
 
 
 def scheduler(env: simpy.Environment) -> Callable[[float, Tick], None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -33,6 +33,8 @@ class ModelState:
     seed: int
     env: simpy.Environment
     at: Callable[[float, Tick], None]  # kernel.scheduler(env)
+    _evq: list[Any]  # kernel.event_queue(env): the hot paths push onto it themselves
+    _eid: Iterator[int]
     rng: np.random.Generator  # arrival times and classes
     svc_rng: np.random.Generator  # first attempts' service times
     fail_rng: np.random.Generator  # first attempts' failures

@@ -8,7 +8,7 @@ import itertools
 import simpy
 from simpy.events import NORMAL, Timeout
 
-from simulator.sim.kernel import Tick, scheduler
+from simulator.sim.kernel import Tick, event_queue, scheduler
 
 
 def test_the_environment_keeps_a_heap_of_time_priority_id_event():
@@ -63,3 +63,19 @@ def test_a_tick_knows_the_time_it_fires_at():
     at(0.1 + 0.2, tick)
     env.run()
     assert fired == [(0.1 + 0.2, 0.1 + 0.2)]
+
+
+def test_event_queue_is_the_environments_own_heap_and_ids():
+    # The hot paths push (time, NORMAL, next(ids), tick) onto it themselves: the same entries
+    # scheduler's ``at`` makes, in the same id sequence.
+    env = simpy.Environment()
+    queue, ids = event_queue(env)
+    assert queue is env._queue and ids is env._eid
+    at = scheduler(env)
+    first, second = Tick(0), Tick(1)
+    at(2.0, first)
+    second.due = 1.0
+    heapq.heappush(queue, (1.0, NORMAL, next(ids), second))
+    assert [(t, p, ev) for t, p, _, ev in sorted(env._queue)] == [
+        (1.0, NORMAL, second), (2.0, NORMAL, first)]
+    assert [eid for *_, eid, _ in sorted(env._queue)] == [1, 0]
