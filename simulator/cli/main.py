@@ -145,7 +145,7 @@ def add_capacity_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--n-plus-one", action="store_true",
                    help="recommend only candidates that still meet every queueing target with "
                         "their busiest node lost (every process on it removed)")
-    p.set_defaults(func="simulate:cmd_capacity")
+    p.set_defaults(func="capacity:cmd_capacity")
     return p
 
 
