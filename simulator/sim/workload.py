@@ -13,8 +13,8 @@ A workload is YAML::
       - {at: 20m, action: node_down, node: sidekiq2.example.com}
       - {at: 1h, action: redis_failover, downtime_s: 30, lose_last_s: 1, producer_retry: false}
     redis: {...}                        # optional cost model overrides (microseconds)
-    overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, enqueue_visible_s: 0}
-                                        # optional per-job overheads (seconds; sim/overheads.py)
+    overheads: {fetch_round_trip_s: 0.0002, dispatch_s: 0.0001, enqueue_visible_s: 0.0006,
+                dispatch_cpu_s: 0.001}  # optional per-job overheads (seconds; sim/overheads.py)
     slo: {...}                          # optional target overrides
     observed: {...}                     # ignored: what logs showed (workload from-logs)
 
@@ -338,11 +338,12 @@ def _dataclass_overrides(cls: type, base: Any, raw: Any, *, file: str, rule: str
 
 
 def _overheads(raw: Any, file: str) -> Overheads:
-    """``overheads: {fetch_round_trip_s, dispatch_s, enqueue_visible_s}``: each in seconds, an
-    unset one keeps its default (simulator.sim.overheads)."""
+    """``overheads: {fetch_round_trip_s, dispatch_s, enqueue_visible_s, dispatch_cpu_s}``: each
+    in seconds, an unset one keeps its default (simulator.sim.overheads)."""
     names = [f.name for f in fields(Overheads)]
-    hint = ("e.g. overheads: {fetch_round_trip_s: 0.0005, dispatch_s: 0.001, "
-            "enqueue_visible_s: 0, dispatch_cpu_s: 0.002} (seconds; all 0 for the ideal queue)")
+    hint = ("e.g. overheads: {fetch_round_trip_s: 0.0002, dispatch_s: 0.0001, "
+            "enqueue_visible_s: 0.0006, dispatch_cpu_s: 0.001} (seconds, the defaults; all 0 "
+            "for the ideal queue)")
     if raw is None:
         return Overheads()
     if not isinstance(raw, dict) or set(raw) - set(names):

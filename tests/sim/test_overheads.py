@@ -168,3 +168,19 @@ def test_fleetsim_simulate_refuses_a_bad_overhead_with_exit_2(tmp_path, capsys):
                  "--duration", "1m"])
     err = capsys.readouterr().err
     assert code == 2 and "overheads.dispatch_s is negative" in err and "Traceback" not in err
+
+
+def test_the_docs_give_the_defaults_the_engine_uses():
+    # docs/simulator.md had kept the defaults of before the lab's calibration for a while.
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
+    section = doc.split("### Overheads", 1)[1].split("\n### ", 1)[0]
+    table = {m[1]: float(m[2])
+             for m in re.finditer(r"^\| `(\w+_s)` \| ([0-9.]+) \|", section, re.M)}
+    key_row = next(line for line in doc.splitlines() if line.startswith("| `overheads` |"))
+    row = {m[1]: float(m[2]) for m in re.finditer(r"`(\w+_s)` ([0-9.]+)", key_row)}
+    defaults = {f.name: f.default for f in dataclasses.fields(Overheads)}
+    assert table == defaults
+    assert row == defaults
