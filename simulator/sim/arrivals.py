@@ -41,6 +41,7 @@ class Arrivals(ModelState):
         self._a_i = 0
         if lam <= 0:
             self._a_t = []
+            self._a_n = 0
             self._schedule_refill(boundary)
             return
         n = ARRIVAL_BATCH
@@ -65,42 +66,84 @@ class Arrivals(ModelState):
         self._a_svc = svc[:keep].tolist()
         self._a_fail = fail[:keep].tolist()
         self._a_full = keep == n
+        self._a_n = keep
         if keep == 0:
             self._schedule_refill(boundary)
         else:
-            self._a_n = keep
             ev = self._arr_ev
             ev.callbacks = self._arr_cbs
-            self.at(self._a_t[0], ev)
+            self.at(self._a_t[0] + self._a_shift, ev)
 
     def _schedule_refill(self, at: float) -> None:
         if at >= self.duration or math.isinf(at):
             return
-        ev = Timeout(self.env, at - self.env.now)
+        # A boundary can fall between a batch's last push and the moment it fired (_a_shift).
+        ev = Timeout(self.env, max(0.0, at - self.env.now))
         ev.callbacks.append(lambda _ev: self._refill(at))
 
     def _on_arrival(self, ev: Tick) -> None:
+        """Arrival ``i`` of the batch: the producer pushed at ``_a_t[i]``; this fires then, or
+        ``_a_shift`` (enqueue_visible_s) later when the run folds the push's transit into the
+        arrival (:meth:`_fold_transit`)."""
         i = self._a_i
         now = ev.due
+        pushed = self._a_t[i]
         cls = self._a_cls[i]
         q = self.route_table[cls]
         if self._mix is not None:  # a rolling switch: this arrival's producer decides
             q = self._mixed(cls, q)
         self.arrived += 1
-        if self._visible:
+        if self._visible and not self._a_shift:
             self._enqueue(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
         else:
-            self._push(q, Job(cls, q, now, 0, self._a_svc[i], self._a_fail[i]), now)
+            self._push(q, Job(cls, q, pushed, 0, self._a_svc[i], self._a_fail[i]), now)
         i += 1
         self._a_i = i
         if i < self._a_n:
             ev.callbacks = self._arr_cbs
-            t = ev.due = self._a_t[i]
+            t = ev.due = self._a_t[i] + self._a_shift
             heappush(self._evq, (t, NORMAL, next(self._eid), ev))
         elif self._a_full:
-            self._refill(now)
+            self._refill(pushed)
         else:
             self._schedule_refill(self._a_boundary)
+
+    def _fold_transit(self) -> bool:
+        """Whether arrivals fire when their push becomes visible and push at once: one event
+        per arrival instead of two (the arrival, then the transit's), the same times and
+        order.  Not when something at the push's own instant depends on it: a routing change
+        (which producer pushed) or a Redis failover (a push refused while Redis is down)."""
+        return bool(self._visible) and not any(
+            e.action in ("routing", "redis_failover") for e in self.sc.events)
+
+    def _pushed_not_visible(self, end: float) -> None:
+        """At the end of a folded run: the arrivals pushed before ``end`` whose visibility (and
+        so their event) falls after it are arrived and in transit, as the unfolded run counts
+        them -- including those of batches the unfolded run drew before the end (its refill
+        came with the last push of a batch or at an hour's boundary; the folded run's only
+        with that push's visibility)."""
+        if not self._a_shift:
+            return
+        while True:
+            for i in range(self._a_i, self._a_n):
+                pushed = self._a_t[i]
+                if pushed >= end:
+                    return
+                cls = self._a_cls[i]
+                q = self.route_table[cls]
+                job = Job(cls, q, pushed, 0, self._a_svc[i], self._a_fail[i])
+                if q < 0:
+                    q = job.queue = self._unrouted(job)
+                self.arrived += 1
+                self._transit.append((pushed + self._a_shift, q, job))
+            self._a_i = self._a_n
+            if self._a_full:
+                base = self._a_t[-1]
+            elif self._a_boundary < end:
+                base = self._a_boundary
+            else:
+                return
+            self._refill(base)  # the same draws; its event falls after the end and never fires
 
     def _mixed(self, cls: int, q: int) -> int:
         """During a rolling switch: the new route for a ``share`` of the arrivals."""

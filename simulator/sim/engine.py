@@ -351,6 +351,9 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
         self._a_fail: list[bool] = []
         self._a_i = 0
         self._a_boundary = math.inf
+        self._a_n = 0
+        self._a_full = False
+        self._a_shift = self._visible if self._fold_transit() else 0.0
         self._setup_failovers()
 
     def _setup_cpu(self, scenario: Scenario, classes: list[JobClass],
@@ -414,6 +417,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
         finally:
             if self.sc.trace is not None:
                 self._trace_file.close()
+        self._pushed_not_visible(self.duration)
         self._sample_stranded(self.duration)
         if self._failovers:
             self._failover_finish(self.duration)

@@ -139,6 +139,7 @@ class ModelState:
     _a_n: int
     _a_full: bool
     _a_boundary: float
+    _a_shift: float  # enqueue_visible_s when arrivals fire as their push becomes visible, else 0
     _trace_file: IO[str]
     _trace_rows: Any
 
@@ -164,6 +165,8 @@ class ModelState:
     # -- what one part asks of another (defined by the part that owns it)
     def _push(self, q: int, job: Job, now: float, front: bool = False) -> None: ...
     def _enqueue(self, q: int, job: Job, now: float) -> None: ...
+    def _unrouted(self, job: Job) -> int:
+        raise NotImplementedError
     def _fetch(self, fid: int, now: float) -> None: ...
     def _start(self, fid: int, job: Job, now: float, handed: int) -> None: ...
     def _complete(self, fid: int, now: float) -> None: ...

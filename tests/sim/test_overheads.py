@@ -184,3 +184,62 @@ def test_the_docs_give_the_defaults_the_engine_uses():
     defaults = {f.name: f.default for f in dataclasses.fields(Overheads)}
     assert table == defaults
     assert row == defaults
+
+
+class _Unfolded(_Observed):
+    """The run with every arrival's push in transit, as the engine did before folding."""
+
+    def _fold_transit(self) -> bool:
+        return False
+
+
+def _flat(value, path=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flat(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _flat(v, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def test_folding_the_pushs_transit_into_the_arrival_changes_no_result():
+    # The arrival fires when its push becomes visible (one event instead of two). Everything
+    # else goes through the transit as before: retries (30 % fail), the poller, a node going
+    # down and up. A 2 s visibility leaves jobs pushed but not poppable at the end, and makes
+    # the hour boundaries of the shape fall between a batch's last push and its event.
+    from simulator.report.summary import summarize
+
+    sc = dataclasses.replace(
+        _scenario(3.0, 0.5, 4, dataclasses.replace(OVERHEADS, enqueue_visible_s=2.0)),
+        classes=(JobClass("AWorker", "high", 3.0, ServiceTime("exponential", 0.5),
+                          failure_probability=0.3, cpu_share=0.2),),
+        shape=tuple(1.0 + (h % 3) / 2 for h in range(24)), start_hour=0.5,
+        events=(FleetEvent(1000.0, "node_down", node="n"), FleetEvent(1100.0, "node_up", node="n")),
+    )
+    duration = 2.5 * 3600 + 0.7
+    folded = _Observed(sc, duration=duration, seed=5, bin_width=None)
+    unfolded = _Unfolded(sc, duration=duration, seed=5, bin_width=None)
+    assert folded._a_shift == 2.0 and unfolded._a_shift == 0.0
+    a, b = folded.run(), unfolded.run()
+    assert a.counters == b.counters and a.in_queues == b.in_queues
+    assert a.counters["retried"] > 1000 and a.counters["in_queues"] > 0
+    flat_a, flat_b = dict(_flat(summarize(a).to_dict())), dict(_flat(summarize(b).to_dict()))
+    assert flat_a.keys() == flat_b.keys()
+    for key, value in flat_a.items():
+        if isinstance(value, float) and not math.isnan(value):
+            assert value == pytest.approx(flat_b[key], rel=1e-9, abs=1e-12), key
+        else:
+            assert value == flat_b[key] or (value != value and flat_b[key] != flat_b[key]), key
+
+
+def test_runs_whose_pushes_depend_on_their_instant_keep_the_transit():
+    routing = FleetEvent(10.0, "routing", routes={"AWorker": ("a", None)}, share=0.5)
+    failover = FleetEvent(10.0, "redis_failover", downtime_s=5.0)
+    for events in ((routing,), (failover,)):
+        sc = _scenario(3.0, 0.5, 4, OVERHEADS, events=events)
+        assert _Observed(sc, duration=100.0, seed=1, bin_width=None)._a_shift == 0.0
+    no_visibility = dataclasses.replace(OVERHEADS, enqueue_visible_s=0.0)
+    sc = _scenario(3.0, 0.5, 4, no_visibility)
+    assert _Observed(sc, duration=100.0, seed=1, bin_width=None)._a_shift == 0.0
