@@ -11,12 +11,12 @@ Overheads (:mod:`simulator.sim.overheads`): a producer's or the poller's push re
 ``enqueue_visible_s`` later (:meth:`Fetchers._enqueue`: one reusable event for every job in
 transit, which arrive in push order; a new arrival's own event fires that much later instead,
 unless a routing change or a Redis failover makes the push's instant matter:
-:meth:`~simulator.sim.arrivals.Arrivals._fold_transit`); a thread that takes a job holds it ``fetch_round_trip_s +
-dispatch_s`` (``_hold``) before the execution starts.  The hold is planned with the job's
-waiting part -- the completion is one event at ``taken + hold + service`` -- so it costs no
-event; with a CPU part, the part enters the GVL when the job is taken (up to ``_hold`` early,
-a millisecond or two against Ruby's 100 ms time slice).  With zero overheads every time is the
-same float as without them.
+:meth:`~simulator.sim.arrivals.Arrivals._fold_transit`); a thread that takes a job holds it
+``fetch_round_trip_s + dispatch_s`` (``_hold``) before the execution starts. The hold is planned
+with the job's waiting part -- the completion is one event at ``taken + hold + service`` -- so
+it costs no event; with a CPU part, the part enters the GVL when the job is taken (up to
+``_hold`` early, a millisecond or two against Ruby's 100 ms time slice). With zero overheads
+every time is the same float as without them.
 """
 
 from __future__ import annotations
