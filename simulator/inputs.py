@@ -23,6 +23,7 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,13 +211,23 @@ def load_yaml_file(path: str | os.PathLike[str], *, error: type[FleetError], wha
     text = read_text(path, error=error, what=what, hint=hint)
     if not cache or len(text) < CACHE_MIN_CHARS:
         return load_yaml_text(text, file=str(path), error=error, what=what)
-    entry = _cache_entry(text)
+    return cached_parse(text, "yaml",
+                        lambda: load_yaml_text(text, file=str(path), error=error, what=what))
+
+
+def cached_parse(text: str, kind: str, parse: Callable[[], Any]) -> Any:
+    """``parse()``'s result for ``text``, from the user's cache when an earlier run stored it.
+
+    The entry is keyed by ``kind`` (which parser: the same text parses differently with
+    another loader) and the text's SHA-256; a result that does not survive a JSON round trip
+    unchanged is not stored, and a cache that cannot be read or written is not used."""
+    entry = _cache_entry(text, kind)
     if entry is not None:
         try:
             return json.loads(entry.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
-    data = load_yaml_text(text, file=str(path), error=error, what=what)
+    data = parse()
     if entry is not None:
         _store(entry, data)
     return data
@@ -234,12 +245,12 @@ def cache_dir() -> Path | None:
     return Path(base) / "fleetsim"
 
 
-def _cache_entry(text: str) -> Path | None:
+def _cache_entry(text: str, kind: str) -> Path | None:
     where = cache_dir()
     if where is None:
         return None
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return where / f"yaml-{digest}.json"
+    return where / f"{kind}-{digest}.json"
 
 
 def _store(entry: Path, data: Any) -> None:

@@ -347,6 +347,57 @@ def _vault_secrets(loader: Any) -> None:
 _PLUGIN_LOADER_READY = False
 
 
+def _cache_ansible_data() -> None:
+    """Read ansible-core's own two large YAML data files through fleetsim's parse cache.
+
+    Every ansible-core start parses ``config/base.yml`` (its settings, 90 KB) and
+    ``config/ansible_builtin_runtime.yml`` (the ``ansible.builtin`` redirects, 370 KB): 80-90
+    ms of a ``fleetsim`` run that takes half a second. Both are data shipped with ansible-core,
+    never an input of the user's, so their parsed form is kept in the user's cache directory
+    keyed by the text's SHA-256, like worker catalogs (``FLEETSIM_CACHE=off`` turns it off).
+    ansible-core documents the runtime parser as replaceable (``_meta_yml_to_dict``: "may be
+    monkeypatched ... content_id ... to allow other implementations to cache the output"); the
+    settings reader is a method of ``ConfigManager``, replaced only before ``ansible.constants``
+    builds the one ``ConfigManager`` of the process. If either hook moves in another
+    ansible-core, ansible-core parses as it always did.
+    """
+    import sys
+
+    from ..inputs import cached_parse
+
+    try:
+        import ansible.config.manager as config_manager
+        from ansible.release import __version__ as ansible_version
+        from ansible.utils.collection_loader import _collection_finder as finder
+    except ImportError:  # pragma: no cover - another ansible-core layout
+        return
+    tag = f"ansible-{ansible_version}"
+    parse_meta = getattr(finder, "_meta_yml_to_dict", None)
+    if parse_meta is not None and not getattr(parse_meta, "fleetsim_cached", False):
+        def meta_yml_to_dict(data: bytes | str, content_id: Any) -> Any:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            return cached_parse(text, f"{tag}-runtime", lambda: parse_meta(data, content_id))
+
+        meta_yml_to_dict.fleetsim_cached = True  # type: ignore[attr-defined]
+        finder._meta_yml_to_dict = meta_yml_to_dict
+    manager = getattr(config_manager, "ConfigManager", None)
+    read_defs = getattr(manager, "_read_config_yaml_file", None)
+    if ("ansible.constants" in sys.modules or read_defs is None
+            or getattr(read_defs, "fleetsim_cached", False)):
+        return
+
+    def read_config_yaml_file(self: Any, yml_file: Any) -> Any:
+        try:
+            with open(yml_file, "rb") as fh:
+                text = fh.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError, TypeError):
+            return read_defs(self, yml_file)  # ansible-core's own error for a missing file
+        return cached_parse(text, f"{tag}-config", lambda: read_defs(self, yml_file))
+
+    read_config_yaml_file.fleetsim_cached = True  # type: ignore[attr-defined]
+    manager._read_config_yaml_file = read_config_yaml_file  # type: ignore[union-attr]
+
+
 def _strict_inventory_manager(base: type) -> type:
     """An ``InventoryManager`` that records the files no inventory plugin could parse.
 
@@ -397,6 +448,7 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         raise InventoryError(
             "no such inventory", file=str(path), hint="pass -i inventories/example or a path"
         )
+    _cache_ansible_data()
     try:
         from ansible.errors import AnsibleError
         from ansible.inventory.manager import InventoryManager
