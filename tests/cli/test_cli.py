@@ -137,3 +137,27 @@ def test_plan_refuses_a_quoted_boolean(tmp_path, capsys):
     code, out, err = run(capsys, "plan", "-i", str(inv))
     assert code == 2 and "sidekiq_negate" in err and "unquoted true or false" in err
     assert "Traceback" not in err and out == ""
+
+
+def test_the_command_runs_exit_handlers_and_keeps_its_exit_code(tmp_path):
+    """``fleetsim`` (``run``) exits without tearing the interpreter down, but only after the
+    exit handlers (ansible-core removes its temporary directory in one) and with main's code."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        "sys.argv = ['fleetsim'] + sys.argv[1:]\n"
+        "from simulator.cli import run\n"
+        "run()\n"
+    )
+    ok = subprocess.run([sys.executable, "-c", script, "plan", "-i", "inventories/example"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith("exit handler ran")
+    bad = subprocess.run([sys.executable, "-c", script, "plan", "-i", str(tmp_path / "none")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "no such inventory" in bad.stderr and "exit handler ran" in bad.stdout
+    # A reader that stops early (`| head -1`): no traceback, no "Exception ignored".
+    head = subprocess.run(f"{sys.executable} -m simulator route match '*' | head -1",
+                          shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert head.stdout.count("\n") == 1 and head.stderr == ""
