@@ -59,6 +59,13 @@ _SEGMENT_KEYS = {"match", "rate_per_s", "service", "failure_probability", "shape
 _DISTRIBUTIONS = ("exponential", "lognormal", "deterministic", "empirical")
 _ACTIONS = ("node_down", "node_up", "restart", "routing", "redis_failover")
 _FAILOVER_KEYS = ("at", "action", "downtime_s", "lose_last_s", "producer_retry", "shard")
+#: What each event action takes (redis_failover's keys are checked with its settings).
+_EVENT_KEYS = {
+    "node_down": ("at", "action", "node"),
+    "node_up": ("at", "action", "node"),
+    "restart": ("at", "action", "node", "timeout_s", "boot_s"),
+    "routing": ("at", "action", "rules"),
+}
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,12 @@ def _event(raw: Any, index: int, file: str) -> EventSpec:
         raise WorkloadError(f"unknown event action {excerpt(action)}", file=file, rule=rule,
                             hint=hint)
     at = parse_duration(raw["at"], what="at", file=file, rule=rule)
+    known = _EVENT_KEYS.get(action)
+    extra = sorted(map(str, set(raw) - set(known))) if known else []
+    if extra:
+        raise WorkloadError(f"unknown {action} event keys: {excerpt(', '.join(extra))}",
+                            file=file, rule=rule,
+                            hint=f"a {action} event takes {', '.join(known or ())}")
     if action == "routing":
         if "rules" not in raw:
             raise WorkloadError("a routing event needs rules: the new sidekiq_routing_rules",

@@ -148,7 +148,7 @@ def test_deeply_nested_yaml_is_refused(capsys, tmp_path):
          "events entry 1"),
         (SEGMENT + "events:\n  - {at: .nan, action: restart, node: sidekiq1.example.com}\n",
          "events entry 1"),
-        (SEGMENT + "events:\n  - {at: 1m, action: node_down, node: sidekiq1.example.com, "
+        (SEGMENT + "events:\n  - {at: 1m, action: restart, node: sidekiq1.example.com, "
          "timeout_s: .inf}\n", "timeout_s"),
         (SEGMENT + "slo: {queueing_apdex: .nan}\n", "queueing_apdex"),
     ],
@@ -157,6 +157,27 @@ def test_infinite_or_nan_workload_values(capsys, tmp_path, text, words):
     path = write(tmp_path / "w.yml", text)
     code, _, err = run(capsys, "simulate", "-i", INVENTORY, "--workload", path, "--duration", "1m")
     assert_usable_error(code, err, path, words, "fix:")
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [
+        ("{at: 1m, action: restart, node: sidekiq1.example.com, boot: 30}",
+         "unknown restart event keys: 'boot'"),
+        ("{at: 1m, action: node_down, node: sidekiq1.example.com, timeout_s: 5}",
+         "unknown node_down event keys: 'timeout_s'"),
+        ("{at: 1m, action: node_up, nodes: sidekiq1.example.com, node: sidekiq1.example.com}",
+         "unknown node_up event keys: 'nodes'"),
+        ('{at: 1m, action: routing, rules: [["*", "default"]], share: 0.5}',
+         "unknown routing event keys: 'share'"),
+    ],
+)
+def test_unknown_event_keys_are_refused(capsys, tmp_path, event, words):
+    """A misspelt event setting (boot: for boot_s:) was silently ignored: the run used the
+    default and said nothing."""
+    path = write(tmp_path / "w.yml", SEGMENT + f"events:\n  - {event}\n")
+    code, _, err = run(capsys, "simulate", "-i", INVENTORY, "--workload", path, "--duration", "1m")
+    assert_usable_error(code, err, path, "events entry 1", words, "fix:")
 
 
 def test_infinite_trace_time(capsys, tmp_path):
