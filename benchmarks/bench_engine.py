@@ -14,7 +14,8 @@ waits in a list.  Three measurements, each a ratio against a baseline run in the
    baseline as a whole ``python`` process; median of ``--repeat`` runs each, alternating.
    Target: at least 3x.
 2. **Start-up**: the same ``fleetsim simulate`` for 1 simulated second, against
-   ``python -c pass``.  Target: under 0.5 s.
+   ``python -c pass``.  Target: under 0.5 s.  Also shown once with an empty parse cache
+   (the first run after installing: the worker catalog and ansible-core's own YAML parsed).
 3. **In process**: fleetsim's engine on ``mmc_scenario`` (no overheads, no CPU model: the
    queue Erlang C describes) against the baseline, each timed inside its own subprocess
    around the simulation alone, best of ``--repeat``.  Not the target's figure; it shows
@@ -22,8 +23,10 @@ waits in a list.  Three measurements, each a ratio against a baseline run in the
 
 Then memory: the peak RSS of whole ``fleetsim simulate`` processes of ``benchmarks/mm20`` at
 ``--memory`` jobs (default 1 and 10 million; target: flat, under 500 MB at 10 million).
-Every process runs alone (one after the other, never in parallel).  This is a report, not a
-test: the figures move with the machine and its load, so quote them with the run.
+Every process runs alone (one after the other, never in parallel), byte-compiled as an
+installed package is (``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment,
+so the warm-up runs write the .pyc files).  This is a report, not a test: the figures move
+with the machine and its load, so quote them with the run.
 """
 
 from __future__ import annotations
@@ -113,11 +116,16 @@ def fleetsim_simulate(seconds: float, seed: int = 1) -> list[str]:
             "--seed", str(seed)]
 
 
-def whole(argv: list[str]) -> tuple[float, float]:
+#: The children's environment: as installed, byte-compiled (see the module's docstring).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def whole(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall time (s) and peak RSS (MB) of one whole process, its output thrown away."""
     with tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                                env=env or CHILD_ENV)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
         seconds = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -133,7 +141,8 @@ def median_of(argv: list[str], repeat: int) -> float:
 
 def measure(kind: str, jobs: int, seed: int) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", kind, "--jobs", str(jobs),
-                           "--seed", str(seed)], capture_output=True, text=True, check=True)
+                           "--seed", str(seed)], capture_output=True, text=True, check=True,
+                          env=CHILD_ENV)
     return json.loads(proc.stdout)
 
 
@@ -173,6 +182,9 @@ def main() -> int:
     print(f"2. Start-up: fleetsim simulate of 1 simulated second {up_s:.3f} s "
           f"({up_s / pass_s:.1f}x python -c pass, {pass_s:.3f} s)   (target < 0.5 s: "
           f"{'met' if up_s < 0.5 else 'MISSED'})")
+    with tempfile.TemporaryDirectory() as empty:
+        cold_s, _ = whole(fleetsim_simulate(1.0, args.seed), {**CHILD_ENV, "XDG_CACHE_HOME": empty})
+    print(f"   the same with an empty parse cache (first run after installing): {cold_s:.3f} s")
 
     cw = erlang_c(C, LAM / MU)
     best: dict[str, dict] = {}
