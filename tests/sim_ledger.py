@@ -144,11 +144,15 @@ def assert_every_job_accounted_for(model: _Observed, run, rows, duration: float)
     assert c["duplicated"] == sum(twice.values())
     assert c["held_by_producers"] == sum(held.values())
     assert int(run.recorder.exec_q.counts.sum()) == len(model.executions)
-    # Each process's GVL holds exactly the CPU parts of its own running jobs.
-    for p, heap in enumerate(model.g_heap):
+    # Each process's GVL: its holder (unless planned as alone) and the threads in line for it
+    # are threads of its own with a running job, each once; nobody waits behind a free GVL.
+    for p, line in enumerate(model.g_q):
+        h = model.g_hold[p]
         solo = model.g_solo[p]
-        assert model.g_n[p] == len(heap) + (solo >= 0) and not (solo >= 0 and heap)
-        assert all(model.f_proc[fid] == p and model.f_job[fid] is not None for _, fid in heap)
+        members = [*line, *([h] if h >= 0 and not solo else [])]
+        assert len(set(members)) == len(members), members
+        assert all(model.f_proc[fid] == p and model.f_job[fid] is not None for fid in members)
+        assert not line or (h >= 0 and not solo), (p, h, solo, list(line))
     # No job is left waiting on a queue that a running process's blocked fetcher listens to
     # (unless its Redis is down).
     for p, blocked in enumerate(model.idle):

@@ -1,189 +1,202 @@
 """The CPU model: one GVL per Sidekiq process, and the host's cores shared by its processes.
 
 A job's execution of ``service`` seconds (what it takes with a core to itself) has a CPU part,
-``cpu_share * service``, that runs Ruby, and a waiting part (database, Gitaly, HTTP, Redis)
-that needs no core.  The CPU part comes first (one burst; docs/simulator.md says why that is
-enough), then the wait.
+``cpu_share * service`` plus Sidekiq's own ``dispatch_cpu_s``, that runs Ruby, and a waiting
+part (database, Gitaly, HTTP, Redis) that needs no core.  The CPU part comes first (one burst;
+docs/simulator.md says why that is enough), then the wait.
 
-* **GVL** (one per process): only one thread of a Ruby VM runs Ruby at a time.  The threads in
-  their CPU part share the process's core equally: processor sharing.  Ruby hands the GVL over
-  whenever a thread waits and otherwise every 100 ms; a job's Ruby time is many short bursts
-  between its waits, so over the seconds the service targets care about each runnable thread
-  gets an equal share -- round robin with a 100 ms (or shorter) quantum, whose limit is
-  processor sharing.
-* **Cores** (per node, ``Scenario.node_cpus``): a process whose GVL is busy needs one core.  When
-  more processes are busy than the node has cores, the kernel shares the cores fairly: each
-  busy process gets ``cores / busy`` of one.  A node missing from ``node_cpus`` never limits.
+* **GVL** (one per process): only one thread of a Ruby VM runs Ruby at a time, and Ruby hands
+  the GVL over the way CRuby does: the threads that want it wait in line (first come, first
+  served); the holder keeps it until its CPU part is over or, when another thread is waiting,
+  until its time slice (:data:`QUANTUM_S`, Ruby's 100 ms) runs out; a thread whose slice ran
+  out goes to the back of the line with what it has left.  The slice is counted from when the
+  holder got the GVL with others waiting, or from when the first of them began waiting.
+* **The job starts when its thread first holds the GVL.**  A thread that takes a job needs the
+  GVL before Sidekiq can even read the job (the fetch's reply, the JSON, the "start" log line
+  with its ``scheduling_latency_s``), so a job taken by a thread of a busy process starts only
+  after the CPU parts ahead of it: its queueing time includes that wait, and its thread is busy
+  meanwhile.
+* **Cores** (per node, ``Scenario.node_cpus``): a process whose GVL is held needs one core.  When
+  more processes hold their GVL than the node has cores, the kernel shares the cores fairly:
+  each such process runs at ``cores / busy`` of one.  A node missing from ``node_cpus``, or
+  with at least as many cores as processes, never limits.
 
 A CPU part that finds its GVL free (on a node that never limits) is planned as if alone: one
 event for the whole job, as without the CPU model.  Only when another thread wants the GVL
-before that part is over does it join the shared GVL, with what it has left.
-
-Processor sharing without an event per change: each process keeps a virtual clock ``g_v``, the
-CPU time every thread in its CPU part has received so far; a thread entering with ``cpu``
-seconds to do finishes when the clock reaches ``g_v + cpu`` (a heap per process).  The clock
-runs at ``rate / n`` (``n`` threads in their CPU part, ``rate`` the process's share of a core),
-so only the earliest finish needs a wake-up.  When work arrives or the node's other processes
-take cores, that wake-up is later than planned: it fires, finds nothing finished, and plans
-again (so a slow-down costs no new event); a speed-up plans an earlier one and the old one
-goes stale.
+before that part is over does the holder get a GVL event (its part's end or its slice's,
+whichever comes first); a change of speed (the node's cores) plans it again, and the event
+planned before goes stale.
 """
 
 from __future__ import annotations
 
-import math
-from heapq import heappop, heappush
+from heapq import heappush
 
 from .kernel import NORMAL, Tick
 from .state import ModelState
 
+#: Ruby's thread time slice: a thread holding the GVL while another waits for it is asked to
+#: hand it over after 100 ms (CRuby's TIME_QUANTUM).
+QUANTUM_S = 0.1
+
+INF = float("inf")
+
 
 class Cpu(ModelState):
     def _gvl_enter(self, p: int, fid: int, cpu: float, wait: float, now: float) -> bool:
-        """Thread ``fid`` of process ``p`` starts a CPU part of ``cpu`` seconds, then waits
-        ``wait``.  False: the GVL was free (and the node never limits), so the job runs alone
+        """Thread ``fid`` of process ``p`` took a job: a CPU part of ``cpu`` seconds, then a wait
+        of ``wait``.  False: the GVL was free (and the node never limits), so the job runs alone
         for now and the caller schedules its end as if there were no GVL; if another thread
-        wants the GVL before its CPU part is over, it joins the shared GVL then."""
-        n = self.g_n[p]
+        wants the GVL before that part is over, the holder gets a GVL event then."""
+        self.f_left[fid] = cpu
         self.f_wait[fid] = wait
-        solo = self.g_solo[p]
-        if solo >= 0:
+        h = self.g_hold[p]
+        if h >= 0 and self.g_solo[p]:
             end = self.g_solo_end[p]
             if end <= now:  # the lone CPU part is over: the GVL is free
-                self.g_solo[p] = -1
-                n = self.g_n[p] = 0
-            else:  # it is not: from now on it shares the GVL (its planned end goes stale)
-                self.g_solo[p] = -1
-                self.f_ev[solo] = Tick(solo)
-                self.g_busy[p] -= end - now  # counted in advance; the clock counts it now
-                self.g_v[p] = 0.0
+                h = self.g_hold[p] = -1
+                self.g_solo[p] = False
+            else:  # it is not: from now on the holder has a GVL event (its end goes stale)
+                self.g_solo[p] = False
+                self.f_ev[h] = Tick(h)
+                self.g_busy[p] -= end - now  # counted in advance; counted as it runs now
+                self.f_left[h] = end - now
                 self.g_t[p] = now
-                self.g_heap[p].append((end - now, solo))
-        if not n and self.p_host[p] < 0:
-            self.g_solo[p] = fid
-            self.g_solo_end[p] = now + cpu
-            self.g_busy[p] += cpu
-            self.g_n[p] = 1
-            return False
-        if n:
-            dt = now - self.g_t[p]
-            if dt:
-                r = self.g_rate[p]
-                self.g_v[p] += dt * r / n
-                self.g_busy[p] += dt * r
-        else:  # the GVL was free: the clock restarts, and the process takes a core
-            self.g_v[p] = 0.0
-            h = self.p_host[p]
-            if h >= 0:
-                self._host_change(h, 1, now)
-                self.g_rate[p] = self.h_rate[h]
-        self.g_t[p] = now
-        heappush(self.g_heap[p], (self.g_v[p] + cpu, fid))
-        self.g_n[p] = n + 1
-        self._gvl_plan(p, now)
+        if h < 0:  # the GVL is free: the thread takes it now
+            self.f_acq[fid] = True
+            self.g_hold[p] = fid
+            self.g_t[p] = now
+            self.g_dl[p] = INF
+            host = self.p_host[p]
+            if host < 0:
+                self.g_solo[p] = True
+                self.g_solo_end[p] = now + cpu
+                self.g_busy[p] += cpu
+                return False
+            self._host_change(host, 1, now)
+            self.g_rate[p] = self.h_rate[host]
+            self._gvl_plan(p)
+            return True
+        self.f_acq[fid] = False
+        line = self.g_q[p]
+        if not line:  # the first waiter: the holder's slice runs from now
+            self.g_dl[p] = now + QUANTUM_S
+            self._gvl_plan(p)
+        line.append(fid)
         return True
 
-    def _gvl_plan(self, p: int, now: float) -> None:
-        """Wake-up for the earliest CPU part of ``p`` to finish (clock current at ``now``)."""
-        heap = self.g_heap[p]
-        if not heap:
-            return
-        due = now + (heap[0][0] - self.g_v[p]) * self.g_n[p] / self.g_rate[p]
-        if due < self.g_due[p]:
+    def _gvl_plan(self, p: int) -> None:
+        """The holder's next GVL event: its part's end or its slice's, whichever comes first
+        (``g_t`` current)."""
+        h = self.g_hold[p]
+        due = self.g_t[p] + self.f_left[h] / self.g_rate[p]
+        dl = self.g_dl[p]
+        if dl < due:
+            due = dl
+        if due != self.g_due[p]:
             ev = Tick(p)
             ev.callbacks = self._gvl_cbs
-            self.g_ev[p] = ev  # an earlier pending wake-up goes stale
+            ev.due = due
+            self.g_ev[p] = ev  # the event planned before goes stale
             self.g_due[p] = due
-            self.at(due, ev)
-        # else the pending wake-up comes first and plans again (a slow-down, noticed lazily)
+            heappush(self._evq, (due, NORMAL, next(self._eid), ev))
 
     def _on_gvl(self, ev: Tick) -> None:
         p = ev.fid
         if ev is not self.g_ev[p]:
             return  # stale
         now = ev.due
-        self.g_due[p] = math.inf
-        n = self.g_n[p]
+        self.g_due[p] = INF
+        h = self.g_hold[p]
         r = self.g_rate[p]
-        dt = now - self.g_t[p]
-        v = self.g_v[p] + dt * r / n
-        self.g_busy[p] += dt * r
-        self.g_v[p] = v
+        run = (now - self.g_t[p]) * r
+        self.g_busy[p] += run
         self.g_t[p] = now
-        heap = self.g_heap[p]
-        # Rounding: a part due within a few ulps of the clock counts as finished.
-        lim = v + 1e-12 * (1.0 + v) + 1e-12 * (1.0 + now) * r / n
-        done = []
-        while heap and heap[0][0] <= lim:
-            done.append(heappop(heap)[1])
-        if done:
-            n -= len(done)
-            self.g_n[p] = n
-            if not n:
-                h = self.p_host[p]
-                if h >= 0:
-                    self._host_change(h, -1, now)
-        if n:
-            due = now + (heap[0][0] - v) * n / self.g_rate[p]
-            ev.callbacks = self._gvl_cbs
-            self.g_due[p] = ev.due = due
-            heappush(self._evq, (due, NORMAL, next(self._eid), ev))
-        for fid in done:  # the state is consistent: their next steps may start new work
-            wait = self.f_wait[fid]
+        left = self.f_left[h] - run
+        line = self.g_q[p]
+        # Rounding: a part whose end is not after now, as floats go, is over.
+        if left <= 1e-12 or now + left / r <= now:
+            done = h
+        elif line and now >= self.g_dl[p]:  # the slice is over: to the back of the line
+            self.f_left[h] = left
+            line.append(h)
+            done = -1
+        else:  # the node's cores changed the holder's speed: plan again
+            self.f_left[h] = left
+            self._gvl_plan(p)
+            return
+        if line:
+            nxt = self.g_hold[p] = line.popleft()
+            self.g_dl[p] = now + QUANTUM_S if line else INF
+            if not self.f_acq[nxt]:  # its job starts now (its thread was busy meanwhile)
+                self.f_acq[nxt] = True
+                self.f_start[nxt] = now + self._hold
+            self._gvl_plan(p)
+        else:
+            self.g_hold[p] = -1
+            host = self.p_host[p]
+            if host >= 0:
+                self._host_change(host, -1, now)
+        if done >= 0:  # the state is consistent: its next step may start new work
+            wait = self.f_wait[done]
             if wait > 0:
-                tick = self.f_ev[fid]
+                tick = self.f_ev[done]
                 tick.callbacks = self._done_cbs
                 t = tick.due = now + wait
                 heappush(self._evq, (t, NORMAL, next(self._eid), tick))
             else:
-                self._complete(fid, now)
+                self._complete(done, now)
 
-    def _host_change(self, h: int, delta: int, now: float) -> None:
-        """A process of node ``h`` starts (``delta`` 1) or stops (-1) using a core."""
-        a = self.h_active[h] + delta
-        self.h_active[h] = a
-        cores = self.h_cores[h]
+    def _host_change(self, host: int, delta: int, now: float) -> None:
+        """A process of node ``host`` starts (``delta`` 1) or stops (-1) using a core."""
+        a = self.h_active[host] + delta
+        self.h_active[host] = a
+        cores = self.h_cores[host]
         rate = 1.0 if a <= cores else cores / a
-        if rate == self.h_rate[h]:
+        if rate == self.h_rate[host]:
             return
-        self.h_rate[h] = rate
-        for q in self.h_procs[h]:
-            n = self.g_n[q]
-            if n:
-                r = self.g_rate[q]
-                dt = now - self.g_t[q]
-                self.g_v[q] += dt * r / n
-                self.g_busy[q] += dt * r
+        self.h_rate[host] = rate
+        for q in self.h_procs[host]:
+            h = self.g_hold[q]
+            if h >= 0:
+                run = (now - self.g_t[q]) * self.g_rate[q]
+                self.f_left[h] -= run
+                self.g_busy[q] += run
                 self.g_t[q] = now
                 self.g_rate[q] = rate
-                self._gvl_plan(q, now)
+                self._gvl_plan(q)
 
     def _gvl_clear(self, p: int, now: float) -> None:
         """Process ``p`` stops: the CPU parts of its jobs end with it (the jobs are lost or
         pushed back by the caller)."""
-        if self.g_solo[p] >= 0:
-            self.g_busy[p] -= max(0.0, self.g_solo_end[p] - now)
-            self.g_solo[p] = -1
-            self.g_n[p] = 0
+        h = self.g_hold[p]
+        if h < 0:
             return
-        n = self.g_n[p]
-        if not n:
+        self.g_hold[p] = -1
+        if self.g_solo[p]:
+            self.g_busy[p] -= max(0.0, self.g_solo_end[p] - now)
+            self.g_solo[p] = False
             return
         self.g_busy[p] += (now - self.g_t[p]) * self.g_rate[p]
         self.g_t[p] = now
-        self.g_heap[p].clear()
-        self.g_n[p] = 0
-        self.g_ev[p] = Tick(p)  # the pending wake-up goes stale
-        self.g_due[p] = math.inf
-        h = self.p_host[p]
-        if h >= 0:
-            self._host_change(h, -1, now)
+        self.g_q[p].clear()
+        self.g_ev[p] = Tick(p)  # the pending event goes stale
+        self.g_due[p] = INF
+        host = self.p_host[p]
+        if host >= 0:
+            self._host_change(host, -1, now)
 
     def _gvl_settle(self, now: float) -> None:
         """At the end: core time used up to ``now``."""
-        for p, n in enumerate(self.g_n):
-            if self.g_solo[p] >= 0:
+        for p, h in enumerate(self.g_hold):
+            if h < 0:
+                continue
+            if self.g_solo[p]:
                 self.g_busy[p] -= max(0.0, self.g_solo_end[p] - now)
-            elif n:
+            else:
                 self.g_busy[p] += (now - self.g_t[p]) * self.g_rate[p]
                 self.g_t[p] = now
+
+    def _gvl_waiting(self, p: int) -> list[int]:
+        """Threads of ``p`` whose job has not started: still waiting for the GVL."""
+        return [fid for fid in self.g_q[p] if not self.f_acq[fid]]

@@ -229,6 +229,7 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
         nf = len(self.f_proc)
         self.f_job = [None] * nf
         self.f_start = [0.0] * nf
+        self.f_taken = [0.0] * nf
         self.f_handed = [0] * nf
         self.f_idle_since = [0.0] * nf
         self.f_ev = [Tick(fid) for fid in range(nf)]
@@ -365,16 +366,19 @@ class _Model(Arrivals, Fetchers, Cpu, Retries, FleetEvents, RedisFailovers, Samp
                 raise ValueError(f"cpu_share of {c.key} is {c.cpu_share!r}, not between 0 and 1")
         self.cls_cpu = [float(c.cpu_share) for c in classes]
         n = len(procs)
-        self.f_wait = [0.0] * len(self.f_proc)
-        self.g_v = [0.0] * n
+        nf = len(self.f_proc)
+        self.f_wait = [0.0] * nf
+        self.f_left = [0.0] * nf
+        self.f_acq = [True] * nf
+        self.g_hold = [-1] * n
+        self.g_q = [deque() for _ in range(n)]
         self.g_t = [0.0] * n
-        self.g_n = [0] * n
+        self.g_dl = [math.inf] * n
         self.g_rate = [1.0] * n
-        self.g_heap = [[] for _ in range(n)]
         self.g_ev = [Tick(p) for p in range(n)]
         self.g_due = [math.inf] * n
         self.g_busy = [0.0] * n
-        self.g_solo = [-1] * n
+        self.g_solo = [False] * n
         self.g_solo_end = [0.0] * n
         self._gvl_cbs = [self._on_gvl]
         per_node: dict[str, list[int]] = {}

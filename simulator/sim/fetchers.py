@@ -104,6 +104,7 @@ class Fetchers(ModelState):
         self.p_busy[p] += 1
         self.f_job[fid] = job
         hold = self._hold  # fetch round trip + dispatch: the execution starts then
+        self.f_taken[fid] = now
         self.f_start[fid] = now + hold
         self.f_handed[fid] = handed
         share = self.cls_cpu[job.cls]
@@ -131,7 +132,7 @@ class Fetchers(ModelState):
         p = self.f_proc[fid]
         fail = job.fails
         self.records.append((job.cls, job.queue, p, job.enqueued, self.f_start[fid], now,
-                             self.f_handed[fid] + 2 * fail))
+                             self.f_handed[fid] + 2 * fail, self.f_taken[fid]))
         if len(self.records) >= FLUSH_EVERY:
             self._flush()
         self.running -= 1

@@ -168,7 +168,7 @@ class FleetEvents(ModelState):
             self.f_ev[fid] = Tick(fid)  # the pending completion becomes stale
             self.f_job[fid] = None
             self.running -= 1
-            self.rec.add_busy(p, self.f_start[fid] - self._hold, now)  # from when it was taken
+            self.rec.add_busy(p, self.f_taken[fid], now)  # from when it was taken
             if lose:
                 self.lost += 1
             else:

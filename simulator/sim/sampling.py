@@ -56,13 +56,16 @@ class Sampling(ModelState):
                 t0 = self.f_idle_since[fid]
                 if now - t0 >= self.sc.fetch_timeout_s:
                     self.idle_log.append((p, t0, now))
+            waiting = self._gvl_waiting(p)
             for fid in self.p_fetchers[p]:
                 job = self.f_job[fid]
                 if job is not None:
-                    # Taken: its wait is final (the execution starts ``_hold`` after taking).
-                    start = self.f_start[fid]
-                    self.rec.add_busy(p, start - self._hold, now)
-                    self.rec.add_running_wait(job.cls, job.queue, start - job.enqueued)
+                    self.rec.add_busy(p, self.f_taken[fid], now)
+                    if fid in waiting:  # taken, not started: it waits for the GVL still
+                        self.rec.add_censored_wait(job.cls, job.queue, now - job.enqueued)
+                    else:  # started: its wait is final
+                        self.rec.add_running_wait(job.cls, job.queue,
+                                                  self.f_start[fid] - job.enqueued)
         self._flush()
         for d in self.queues:
             for job in d:

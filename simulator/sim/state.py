@@ -22,8 +22,9 @@ from .kernel import Tick
 from .model import FleetEvent, JobClass, Process, Scenario, ServiceTime
 from .stats import FleetRecorder
 
-#: One execution: class, queue, process, enqueued, started, ended, flags (1 handed, 2 failed).
-Record = tuple[int, int, int, float, float, float, int]
+#: One execution: class, queue, process, enqueued, started, ended, flags (1 handed, 2 failed),
+#: taken (when its thread took it: busy from then).
+Record = tuple[int, int, int, float, float, float, int, float]
 
 
 class ModelState:
@@ -102,19 +103,22 @@ class ModelState:
     cfg_listeners: list[int]
     _done_cbs: list[Callable[[Tick], None]]
     f_wait: list[float]  # the waiting part still to come after a job's CPU part
+    f_left: list[float]  # CPU seconds left of the job's CPU part
+    f_acq: list[bool]  # the thread has held the GVL for its job (the job has started)
+    f_taken: list[float]  # when the thread took its job (busy from then)
 
     # -- CPU: a GVL per process, cores per node (simulator.sim.cpu)
     cls_cpu: list[float]  # per class: share of the execution that runs Ruby
-    g_v: list[float]  # per process: CPU time each thread in its CPU part has received
-    g_t: list[float]  # when g_v was last brought up to date
-    g_n: list[int]  # threads in their CPU part
+    g_hold: list[int]  # per process: the thread holding the GVL, or -1
+    g_q: list[deque[int]]  # the threads waiting for it, first come first served
+    g_t: list[float]  # when the holder's progress was last counted
+    g_dl: list[float]  # when the holder's time slice ends (inf: nobody waits)
     g_rate: list[float]  # the process's share of one core (1, or node cores / busy processes)
-    g_heap: list[list[tuple[float, int]]]  # (g_v at which the CPU part ends, fetcher)
-    g_ev: list[Tick]  # the pending wake-up (others are stale)
+    g_ev: list[Tick]  # the pending GVL event (others are stale)
     g_due: list[float]  # its time (inf: none)
     g_busy: list[float]  # core-seconds used
-    g_solo: list[int]  # the fetcher whose CPU part runs alone (planned as if no GVL), or -1
-    g_solo_end: list[float]  # when that CPU part ends
+    g_solo: list[bool]  # the holder runs alone, planned as if no GVL (no GVL event)
+    g_solo_end: list[float]  # when that holder's CPU part ends
     _gvl_cbs: list[Callable[[Tick], None]]
     p_host: list[int]  # node index with a core limit, -1: the node never limits
     h_cores: list[float]
@@ -174,6 +178,8 @@ class ModelState:
         raise NotImplementedError
     def _gvl_clear(self, p: int, now: float) -> None: ...
     def _gvl_settle(self, now: float) -> None: ...
+    def _gvl_waiting(self, p: int) -> list[int]:
+        raise NotImplementedError
     def _failed(self, job: Job, now: float) -> None: ...
     def _restart_done(self, p: int, now: float) -> None: ...
     def _poller_started(self, p: int) -> None: ...

@@ -319,11 +319,10 @@ class FleetRecorder:
         self._add_bins(bu, wait, wait <= qt)
         self.done_bu += np.bincount(eb * nu + u, minlength=self.done_bu.size).reshape(
             self.done_bu.shape)
-        if self.hold_s:  # the thread is busy from when it took the job
-            taken = start - self.hold_s
-            self._add_busy_vec(p, taken, end, self._bin(taken), eb)
-        else:
-            self._add_busy_vec(p, start, end, sb, eb)
+        # The thread is busy from when it took the job: the fetch round trip, the dispatch and
+        # any wait for its process's GVL come before the execution (simulator.sim.cpu).
+        taken = a[:, 7]
+        self._add_busy_vec(p, taken, end, self._bin(taken), eb)
         cost = np.where(handed, self.hand_cost[p, q], self.wait_cost[p, q])
         shard = self.queue_shard[q]
         self.redis += np.bincount(shard * self.nbins + sb, weights=cost,

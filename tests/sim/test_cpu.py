@@ -1,8 +1,8 @@
 """The CPU model (simulator.sim.cpu): one GVL per process, the node's cores shared.
 
 Throughput checks saturate the fleet (arrivals well above what it can do), so what finishes
-per second is the fleet's capacity.  The processor-sharing check compares with M/G/1-PS theory
-the way the M/M/c checks do (tests/sim/test_engine.py): 12 replications, Student's t.
+per second is the fleet's capacity.  The GVL checks compare with M/D/1 and M/M/1 theory the way
+the M/M/c checks do (tests/sim/test_engine.py): 12 replications, Student's t.
 """
 
 from __future__ import annotations
@@ -104,23 +104,56 @@ def test_cores_of_other_nodes_do_not_count():
     assert _throughput(scenario) == pytest.approx(2.0, rel=0.05)
 
 
-@pytest.mark.parametrize(("service", "sigma"), [("exponential", 0.0), ("lognormal", 1.0)])
-def test_the_gvl_is_processor_sharing(service, sigma):
-    # One process with more threads than ever busy and CPU-bound jobs is an M/G/1-PS queue:
-    # a job's mean time in the system (queueing + execution) is E[S] / (1 - rho), whatever
-    # the service distribution (processor sharing is insensitive to it).
-    rho, mean = 0.7, 0.1
-    expected = mean / (1 - rho)
-    scenario = _fleet([200], share=1.0, rate=rho / mean, mean=mean, service=service,
-                      sigma=sigma)
-    samples = []
-    for r in range(REPS):
+def _gvl_means(scenario: Scenario, reps: int = REPS) -> tuple[list[float], list[float]]:
+    """Per replication: mean queueing (enqueued to the job's start: its thread first holding
+    the GVL) and mean execution."""
+    waits, execs = [], []
+    for r in range(reps):
         rec = simulate(scenario, duration=1_500, seed=300 + r).recorder
-        samples.append(float(rec.wait_mom_u.mean[0] + rec.exec_mom_u.mean[0]))
+        waits.append(float(rec.wait_mom_u.mean[0]))
+        execs.append(float(rec.exec_mom_u.mean[0]))
+    return waits, execs
+
+
+def _within(samples: list[float], expected: float) -> None:
     centre = statistics.fmean(samples)
-    half = T_MULT * statistics.stdev(samples) / math.sqrt(REPS)
+    half = T_MULT * statistics.stdev(samples) / math.sqrt(len(samples))
     assert half < 0.2 * expected
     assert abs(centre - expected) <= half, (centre, half, expected)
+
+
+def test_cpu_parts_shorter_than_the_slice_take_the_gvl_first_come_first_served():
+    # One process with more threads than ever busy, CPU-bound jobs of 50 ms (under Ruby's
+    # 100 ms slice): the GVL is an M/D/1 queue.  A job starts when its thread gets the GVL, so
+    # its queueing is the M/D/1 wait, lambda D^2 / (2 (1 - rho)) (Pollaczek-Khinchine), and its
+    # execution exactly D.  Processor sharing would give no queueing and 3.3 D of execution.
+    rho, d = 0.7, 0.05
+    scenario = _fleet([200], share=1.0, rate=rho / d, mean=d, service="deterministic")
+    waits, execs = _gvl_means(scenario)
+    _within(waits, (rho / d) * d * d / (2 * (1 - rho)))
+    assert execs == pytest.approx([d] * REPS, rel=1e-9)
+
+
+def test_exponential_cpu_parts_spend_the_m_m_1_time_in_the_system():
+    # Exponential parts (some longer than the slice): the GVL serves work in an order that
+    # does not look at the parts' sizes, so a job's mean time in the system (queueing +
+    # execution) is E[S] / (1 - rho), as for M/M/1.
+    rho, mean = 0.7, 0.1
+    waits, execs = _gvl_means(_fleet([200], share=1.0, rate=rho / mean, mean=mean))
+    _within([w + e for w, e in zip(waits, execs, strict=True)], mean / (1 - rho))
+
+
+def test_cpu_parts_of_many_slices_share_the_gvl_in_turn():
+    # 1 s parts, ten slices each: handed over every 100 ms, the threads share the GVL almost
+    # equally, as processor sharing does (mean time in the system D / (1 - rho) = 3.33 s),
+    # far from first come, first served without slices (D + lambda D^2 / (2 (1 - rho)) = 2.17 s).
+    rho, d = 0.7, 1.0
+    scenario = _fleet([200], share=1.0, rate=rho / d, mean=d, service="deterministic")
+    waits, execs = _gvl_means(scenario, reps=4)
+    total = statistics.fmean(w + e for w, e in zip(waits, execs, strict=True))
+    assert total == pytest.approx(d / (1 - rho), rel=0.1)
+    # A job starts at once or after the slices ahead of it, never a whole part later.
+    assert statistics.fmean(waits) < 0.3
 
 
 def test_io_waits_overlap_and_only_the_cpu_part_queues_for_the_gvl():
