@@ -9,8 +9,12 @@ docs/simulator.md says why that is enough), then the wait.
   the GVL over the way CRuby does: the threads that want it wait in line (first come, first
   served); the holder keeps it until its CPU part is over or, when another thread is waiting,
   until its time slice (:data:`QUANTUM_S`, Ruby's 100 ms) runs out; a thread whose slice ran
-  out goes to the back of the line with what it has left.  The slice is counted from when the
-  holder got the GVL with others waiting, or from when the first of them began waiting.
+  out goes to the back of the line with what it has left.  The slice is Ruby 3.3's timer: the
+  first thread to wait starts it; it runs on while threads wait (a holder that got the GVL
+  from a thread whose part ended yields at the same tick), restarts when it takes the GVL
+  away, and stops when nobody waits.  Measured on Ruby 3.3.8 (``scripts/gvl_probe.rb``): a
+  thread waiting behind a CPU-bound holder got the GVL 100 ms later; a CPU-bound thread
+  among two threads of short bursts held it 91 ms at a time.
 * **The job starts when its thread first holds the GVL.**  A thread that takes a job needs the
   GVL before Sidekiq can even read the job (the fetch's reply, the JSON, the "start" log line
   with its ``scheduling_latency_s``), so a job taken by a thread of a busy process starts only
@@ -79,7 +83,7 @@ class Cpu(ModelState):
             return True
         self.f_acq[fid] = False
         line = self.g_q[p]
-        if not line:  # the first waiter: the holder's slice runs from now
+        if not line:  # the first waiter starts the timer: the holder yields 100 ms on
             self.g_dl[p] = now + QUANTUM_S
             self._gvl_plan(p)
         line.append(fid)
@@ -127,7 +131,11 @@ class Cpu(ModelState):
             return
         if line:
             nxt = self.g_hold[p] = line.popleft()
-            self.g_dl[p] = now + QUANTUM_S if line else INF
+            if not line:  # nobody waits behind it: no timer
+                self.g_dl[p] = INF
+            elif done < 0:  # the timer's tick preempted the holder: the next one
+                self.g_dl[p] = now + QUANTUM_S
+            # else the timer runs on: the new holder yields at its next tick
             if not self.f_acq[nxt]:  # its job starts now (its thread was busy meanwhile)
                 self.f_acq[nxt] = True
                 self.f_start[nxt] = now + self._hold

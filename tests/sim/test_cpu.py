@@ -122,16 +122,19 @@ def _within(samples: list[float], expected: float) -> None:
     assert abs(centre - expected) <= half, (centre, half, expected)
 
 
-def test_cpu_parts_shorter_than_the_slice_take_the_gvl_first_come_first_served():
-    # One process with more threads than ever busy, CPU-bound jobs of 50 ms (under Ruby's
-    # 100 ms slice): the GVL is an M/D/1 queue.  A job starts when its thread gets the GVL, so
-    # its queueing is the M/D/1 wait, lambda D^2 / (2 (1 - rho)) (Pollaczek-Khinchine), and its
-    # execution exactly D.  Processor sharing would give no queueing and 3.3 D of execution.
-    rho, d = 0.7, 0.05
+def test_cpu_parts_far_shorter_than_the_slice_take_the_gvl_first_come_first_served():
+    # One process with more threads than ever busy, CPU-bound jobs of 5 ms: the GVL is an
+    # M/D/1 queue, but for the rare part still running when the timer, started by the first
+    # thread that began waiting 100 ms before, takes the GVL away.  A job starts when its
+    # thread gets the GVL, so its queueing is the M/D/1 wait, lambda D^2 / (2 (1 - rho))
+    # (Pollaczek-Khinchine), and its execution D.  Processor sharing would give no queueing
+    # and 3.3 D of execution.
+    rho, d = 0.7, 0.005
     scenario = _fleet([200], share=1.0, rate=rho / d, mean=d, service="deterministic")
-    waits, execs = _gvl_means(scenario)
-    _within(waits, (rho / d) * d * d / (2 * (1 - rho)))
-    assert execs == pytest.approx([d] * REPS, rel=1e-9)
+    waits, execs = _gvl_means(scenario, reps=3)
+    assert statistics.fmean(waits) == pytest.approx((rho / d) * d * d / (2 * (1 - rho)),
+                                                    rel=0.05)
+    assert statistics.fmean(execs) == pytest.approx(d, rel=0.03)
 
 
 def test_exponential_cpu_parts_spend_the_m_m_1_time_in_the_system():
