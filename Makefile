@@ -68,6 +68,7 @@ demo: setup lab-up
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_floor.py
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_logs.py
 
